@@ -1,0 +1,1 @@
+"""Data, encoders, the fusion model and its training: no storage, no HTTP."""

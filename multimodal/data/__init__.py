@@ -1,0 +1,1 @@
+"""Loading, cleaning, splitting and serving the marketplace data to torch."""
