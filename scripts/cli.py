@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "scripts.search",
     "scripts.bench",
     "scripts.demo",
+    "scripts.user_token",
 )
 
 
@@ -49,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `marketplace ... | head` closed the pipe: not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,377 @@
+"""The search benchmark: latency and throughput through real HTTP, and a 1M-vector scale run.
+
+``run_http_bench`` starts ``marketplace serve`` in a subprocess on loopback
+(one uvicorn worker, exactly as deployed), waits for ``/readyz``, and then
+measures from a client in this process:
+
+- latency (p50/p95/p99) of text, photo and text+photo queries, one at a time;
+  each text query is a distinct string, so the server's query-embedding cache
+  never answers it (a repeated-query pass is reported separately);
+- throughput at concurrency 1, 4 and 16 for a fixed time each, with fresh
+  query strings, counting every non-200 or failed request as an error.
+
+``run_scale_bench`` answers "what if the catalogue had a million listings":
+the real model embeds real text queries, and the vector index the server
+would build at that size (approximate, ``IndexConfig`` defaults) searches one
+million clustered synthetic vectors; recall@10 is measured against exact
+search on the same vectors. It runs in-process (no HTTP, no BM25): it isolates
+what grows with the catalogue.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from api.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {
+    "text_p50_ms": 15.0,
+    "text_p99_ms": 50.0,
+    "photo_p50_ms": 120.0,
+    "text_qps_at_16": 100.0,
+    "scale_text_p50_ms": 30.0,
+    "scale_recall_at_10": 0.95,
+}
+
+
+@dataclass(frozen=True)
+class HttpBenchConfig:
+    latency_text: int = 300
+    latency_photo: int = 60
+    latency_both: int = 60
+    concurrency: tuple[int, ...] = (1, 4, 16)
+    seconds_per_level: float = 10.0
+    k: int = 20
+    startup_timeout_s: float = 600.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ScaleBenchConfig:
+    size: int = 1_000_000
+    queries: int = 200
+    k: int = 10
+    seed: int = 0
+
+
+# -- query material -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryMaterial:
+    """Distinct short text queries and photo files, drawn from the catalogue itself."""
+
+    texts: list[str]
+    photos: list[Path]
+
+    @classmethod
+    def from_store(cls, settings: Settings, seed: int) -> QueryMaterial:
+        from indexing.store import Store
+
+        store = Store(settings.resolved_store_path)
+        try:
+            listings = list(store.iter_listings())
+        finally:
+            store.close()
+        rng = random.Random(seed)
+        texts: dict[str, None] = {}
+        for listing in listings:
+            words = listing.title.split()
+            for n in (2, 3, 4):  # buyers type a few words, not a whole title
+                if len(words) >= n:
+                    texts[" ".join(words[:n]).lower()] = None
+        image_dir = settings.resolved_image_dir
+        photos = [image_dir / f"{i}.jpg" for listing in listings for i in listing.image_ids]
+        texts_list = list(texts)
+        rng.shuffle(texts_list)
+        rng.shuffle(photos)
+        return cls(texts=texts_list, photos=[p for p in photos[:500] if p.is_file()])
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+# -- the server under test ------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``marketplace serve`` in a subprocess, stopped (by its own pid) on exit."""
+
+    def __init__(self, data: Path, port: int, log_path: Path, timeout_s: float) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self._log_path = log_path
+        self._timeout_s = timeout_s
+        command = [
+            sys.executable,
+            "-m",
+            "scripts.cli",
+            "serve",
+            "--data",
+            str(data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("w")
+        self._proc = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ
+        )
+
+    def __enter__(self) -> ServerProcess:
+        deadline = time.monotonic() + self._timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = self._log_path.read_text()[-2000:]
+                raise RuntimeError(f"server exited with {self._proc.returncode}:\n{tail}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        self.__exit__()
+        raise RuntimeError(f"server not ready within {self._timeout_s:.0f} s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._log.close()
+
+
+# -- measuring ------------------------------------------------------------------
+
+
+def percentiles(latencies_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(latencies_s, dtype=np.float64) * 1000
+    if not len(ms):
+        return {"n": 0}
+    return {
+        "n": len(ms),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "mean_ms": round(float(ms.mean()), 2),
+    }
+
+
+def _timed_post(client: httpx.Client, body: dict) -> tuple[float, bool]:
+    started = time.perf_counter()
+    try:
+        ok = client.post("/search", json=body).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    return time.perf_counter() - started, ok
+
+
+def measure_latency(client: httpx.Client, bodies: list[dict]) -> dict[str, float]:
+    latencies, errors = [], 0
+    for body in bodies:
+        elapsed, ok = _timed_post(client, body)
+        latencies.append(elapsed)
+        errors += not ok
+    return {**percentiles(latencies), "errors": errors}
+
+
+def measure_throughput(
+    url: str, bodies: Iterator[dict], concurrency: int, seconds: float
+) -> dict[str, float]:
+    """Closed-loop load: ``concurrency`` clients, each sending its next query on a reply."""
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    def worker() -> None:
+        nonlocal errors
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while time.perf_counter() < deadline:
+                with lock:
+                    body = next(bodies)
+                elapsed, ok = _timed_post(client, body)
+                with lock:
+                    latencies.append(elapsed)
+                    errors += not ok
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 2),
+        "requests": len(latencies),
+        "errors": errors,
+        "qps": round(len(latencies) / elapsed, 1),
+        **{key: value for key, value in percentiles(latencies).items() if key != "n"},
+    }
+
+
+def run_http_bench(
+    settings: Settings, config: HttpBenchConfig, log_path: Path, progress: Callable[[str], None]
+) -> dict:
+    material = QueryMaterial.from_store(settings, config.seed)
+    needed = config.latency_text + config.latency_both
+    if len(material.texts) < needed + 100 or not material.photos:
+        raise RuntimeError("the catalogue is too small for the benchmark's query set")
+    texts = iter(material.texts)
+    photos = itertools.cycle(material.photos)
+    latency_texts = list(itertools.islice(texts, config.latency_text))
+    both_texts = list(itertools.islice(texts, config.latency_both))
+    k = config.k
+    text_bodies = [{"text": t, "k": k} for t in latency_texts]
+    photo_bodies = [{"image": _b64(next(photos)), "k": k} for _ in range(config.latency_photo)]
+    both_bodies = [{"text": t, "image": _b64(next(photos)), "k": k} for t in both_texts]
+    # Throughput uses the remaining, still unseen strings, then wraps round.
+    load_bodies = itertools.cycle({"text": t, "k": k} for t in texts)
+
+    with ServerProcess(settings.data, free_port(), log_path, config.startup_timeout_s) as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            ready = client.get("/readyz").json()
+            progress("latency: text")
+            latency = {"text": measure_latency(client, text_bodies)}
+            latency["text_repeated"] = measure_latency(client, text_bodies[:100])
+            progress("latency: photo")
+            latency["photo"] = measure_latency(client, photo_bodies)
+            progress("latency: text + photo")
+            latency["text_and_photo"] = measure_latency(client, both_bodies)
+        throughput = []
+        for concurrency in config.concurrency:
+            progress(f"throughput: concurrency {concurrency}")
+            throughput.append(
+                measure_throughput(server.url, load_bodies, concurrency, config.seconds_per_level)
+            )
+    at_16 = next((t for t in throughput if t["concurrency"] == 16), None)
+    return {
+        "server": {"listings": ready.get("listings"), "model_version": ready.get("model_version")},
+        "latency": latency,
+        "throughput": throughput,
+        "zero_errors": all(v["errors"] == 0 for v in latency.values())
+        and all(t["errors"] == 0 for t in throughput),
+        "targets": {
+            "text_p50_ms": _check(latency["text"]["p50_ms"], TARGETS["text_p50_ms"]),
+            "text_p99_ms": _check(latency["text"]["p99_ms"], TARGETS["text_p99_ms"]),
+            "photo_p50_ms": _check(latency["photo"]["p50_ms"], TARGETS["photo_p50_ms"]),
+            "text_qps_at_16": None
+            if at_16 is None
+            else _check(at_16["qps"], TARGETS["text_qps_at_16"], higher_is_better=True),
+        },
+        "config": asdict(config),
+        "query_material": {
+            "text": "distinct 2-4 word title prefixes from the catalogue",
+            "photo": "the catalogue's cleaned photos",
+        },
+    }
+
+
+def _check(measured: float, target: float, higher_is_better: bool = False) -> dict:
+    met = measured >= target if higher_is_better else measured <= target
+    return {"measured": measured, "target": target, "met": bool(met)}
+
+
+# -- a million vectors ------------------------------------------------------------
+
+
+def run_scale_bench(
+    settings: Settings, config: ScaleBenchConfig, progress: Callable[[str], None]
+) -> dict:
+    import faiss
+    import torch
+
+    from indexing.config import IndexConfig
+    from indexing.scaling_bench import ClusteredVectors, ScalingConfig
+    from indexing.vector_index import VectorIndex
+    from multimodal.embedder import Embedder
+
+    torch.set_num_threads(settings.torch_threads)
+    embedder = Embedder.load(settings.resolved_model_dir)
+    material = QueryMaterial.from_store(settings, config.seed)
+    texts = material.texts[: config.queries]
+    source = ClusteredVectors(ScalingConfig(dim=embedder.dim, seed=config.seed))
+    progress(f"drawing {config.size:,} clustered vectors")
+    vectors = source.draw(config.size)
+    queries = source.draw(config.queries)
+    index_config = IndexConfig()
+    progress(f"building the served index ({index_config.approximate}) over {config.size:,}")
+    started = time.perf_counter()
+    index = VectorIndex.build(np.arange(config.size, dtype=np.int64), vectors, index_config)
+    build_s = time.perf_counter() - started
+    progress("exact ground truth")
+    exact = faiss.IndexFlatIP(embedder.dim)
+    exact.add(vectors)
+    _, truth = exact.search(queries, config.k)
+    del exact
+
+    faiss.omp_set_num_threads(1)  # one query at a time, as the service searches
+    embed_ms, search_ms, total_ms, recalls = [], [], [], []
+    progress("timing text queries")
+    for text, query, relevant in zip(texts, queries, truth, strict=False):
+        t0 = time.perf_counter()
+        embedder.embed_query(text, None)  # the real model's cost for this text
+        t1 = time.perf_counter()
+        _, ids = index.search(query, config.k)  # a vector from the catalogue's distribution
+        t2 = time.perf_counter()
+        embed_ms.append(t1 - t0)
+        search_ms.append(t2 - t1)
+        total_ms.append(t2 - t0)
+        recalls.append(len(set(ids[0].tolist()) & set(relevant.tolist())) / config.k)
+    recall = round(float(np.mean(recalls)), 4)
+    text = percentiles(total_ms)
+    return {
+        "size": config.size,
+        "dim": embedder.dim,
+        "index_kind": index.kind,
+        "index_config": asdict(index_config),
+        "build_seconds": round(build_s, 1),
+        "text_query": text,
+        "embedding": percentiles(embed_ms),
+        "vector_search": percentiles(search_ms),
+        "recall_at_10": recall,
+        "targets": {
+            "text_p50_ms": _check(text["p50_ms"], TARGETS["scale_text_p50_ms"]),
+            "recall_at_10": _check(recall, TARGETS["scale_recall_at_10"], higher_is_better=True),
+        },
+        "note": "in-process (model + vector index), no HTTP or BM25; vectors are synthetic",
+    }
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,133 @@
+"""Write the retrieval evaluation: ``reports/retrieval.json``, its plots and tables.
+
+Kept apart from the evaluation itself so a saved report can be re-plotted or
+re-tabled without re-running anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from api.evaluation import (
+    BM25,
+    FROZEN,
+    FUSED_DENSE,
+    HYBRID,
+    IMAGE_DENSE,
+    PERSONALISED,
+    TEXT_DENSE,
+)
+from indexing.plots import plot_method_bars, plot_quality_vs_latency
+
+REPORT_FILE = "retrieval.json"
+METHOD_ORDER = (BM25, TEXT_DENSE, IMAGE_DENSE, FUSED_DENSE, HYBRID, PERSONALISED, FROZEN)
+
+
+def _method_table(report: dict) -> dict[str, dict[str, float]]:
+    """Metric name → {method: value}, the per-method bar chart's data."""
+    tasks = report["tasks"]
+    k = report["config"]["k"]
+    rows: dict[str, dict[str, float]] = {}
+    for method, metrics in tasks["other_photo"].get("methods", {}).items():
+        rows.setdefault(f"other photo R@{k}", {})[method] = metrics[f"recall@{k}"]
+    for method, metrics in tasks["title_to_listing"].get("methods", {}).items():
+        rows.setdefault("title R@1", {})[method] = metrics["recall@1"]
+        rows.setdefault(f"title R@{k}", {})[method] = metrics[f"recall@{k}"]
+    for group, result in tasks["category_precision"].items():
+        for method, metrics in result.get("methods", {}).items():
+            rows.setdefault(f"{group} P@{k}", {})[method] = metrics[f"precision@{k}"]
+    return rows
+
+
+def write_retrieval_report(report: dict, reports_dir: Path) -> list[Path]:
+    """The JSON report and its three plots; returns the paths written."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    json_path = reports_dir / REPORT_FILE
+    json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    k = report["config"]["k"]
+    paths = [
+        json_path,
+        plot_method_bars(
+            _method_table(report),
+            reports_dir / "retrieval_methods.png",
+            "Retrieval quality per method (test split)",
+            order=METHOD_ORDER,
+        ),
+    ]
+    title = report["tasks"]["title_to_listing"].get("methods", {})
+    latency = report["latency_ms"]
+    points = [
+        (method, latency[f"text query: {method}"], metrics[f"recall@{k}"])
+        for method, metrics in title.items()
+        if f"text query: {method}" in latency
+    ]
+    if points:
+        paths.append(
+            plot_quality_vs_latency(
+                points,
+                reports_dir / "retrieval_recall_vs_latency.png",
+                "mean latency per query, in process (ms)",
+                f"title → listing recall@{k}",
+                "Recall vs latency per method",
+            )
+        )
+    personal = report["tasks"]["personalisation"]
+    if "ambiguous" in personal:
+        p = f"precision@{k}"
+        bars = {
+            f"ambiguous queries P@{k}\nin the user's category": {
+                "without": personal["ambiguous"][f"{p} without"],
+                "with personalisation": personal["ambiguous"][f"{p} with"],
+            }
+        }
+        if f"{p} without" in personal["clear"]:
+            bars[f"clear queries P@{k}\nin the query's category"] = {
+                "without": personal["clear"][f"{p} without"],
+                "with personalisation": personal["clear"][f"{p} with"],
+            }
+        paths.append(
+            plot_method_bars(bars, reports_dir / "retrieval_personalisation.png", "Personalisation")
+        )
+    return paths
+
+
+def markdown_tables(report: dict) -> str:
+    """The README's tables: one row per metric, one column per method."""
+    rows = _method_table(report)
+    seen = dict.fromkeys(m for values in rows.values() for m in values)
+    methods = [m for m in METHOD_ORDER if m in seen] + [m for m in seen if m not in METHOD_ORDER]
+    lines = [
+        "| metric | " + " | ".join(methods) + " |",
+        "| --- |" + " ---: |" * len(methods),
+    ]
+    for name, values in rows.items():
+        cells = [f"{values[m]:.3f}" if m in values else "–" for m in methods]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "| target | value | met |", "| --- | --- | --- |"]
+    for name, target in report["targets"].items():
+        lines.append(f"| {name} | {_fmt(target['value'])} | {'yes' if target['met'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(report: dict) -> str:
+    met = sum(t["met"] for t in report["targets"].values())
+    k = report["config"]["k"]
+    tasks = report["tasks"]
+    photo = tasks["other_photo"].get("methods", {}).get("hybrid", {}).get(f"recall@{k}")
+    title = tasks["title_to_listing"].get("methods", {}).get("hybrid", {}).get(f"recall@{k}")
+    lift = tasks["personalisation"].get("ambiguous", {}).get("lift")
+    return (
+        f"retrieval: other-photo R@{k} {_fmt(photo)}, title R@{k} (hybrid) {_fmt(title)}, "
+        f"personalisation lift {_fmt(lift)}; {met}/{len(report['targets'])} targets met"
+    )
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value)
+    return "n/a" if value is None else str(value)

@@ -1,0 +1,167 @@
+"""A bounded load run over loopback: fixed duration, fixed concurrency, every answer checked.
+
+Each worker thread has its own HTTP connection and cycles through a mix of
+requests until the deadline. Anything but a 200 (or a transport error) counts
+as an error. The server's resident memory is read from ``/proc`` after a
+warm-up (so thread pools and caches are already there) and again at the end:
+growth beyond a few percent under a steady load is a leak.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    name: str
+    method: str
+    path: str
+    request: dict[str, Any]  # httpx.request keyword arguments
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    duration_s: float
+    concurrency: int
+    requests: int
+    errors: int
+    error_samples: list[str]
+    qps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    by_kind: dict[str, int]
+    rss_before_mb: float | None
+    rss_after_mb: float | None
+    rss_growth: float | None  # (after - before) / before
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of a process (Linux ``/proc``); ``None`` where unavailable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class _Tally:
+    """Latencies and errors from all workers, behind one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.error_samples: list[str] = []
+        self.by_kind: dict[str, int] = {}
+
+    def record(self, kind: str, seconds: float, error: str | None) -> None:
+        with self.lock:
+            self.latencies.append(seconds)
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+            if error is not None:
+                self.errors += 1
+                if len(self.error_samples) < 10:
+                    self.error_samples.append(f"{kind}: {error}")
+
+
+def _worker(
+    base_url: str,
+    specs: list[RequestSpec],
+    start: int,
+    deadline: float,
+    tally: _Tally,
+    timeout_s: float,
+) -> None:
+    with httpx.Client(base_url=base_url, timeout=timeout_s) as client:
+        i = start
+        while time.perf_counter() < deadline:
+            spec = specs[i % len(specs)]
+            i += 1
+            began = time.perf_counter()
+            error = None
+            try:
+                response = client.request(spec.method, spec.path, **spec.request)
+                if response.status_code != 200:
+                    error = f"HTTP {response.status_code}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            tally.record(spec.name, time.perf_counter() - began, error)
+
+
+def _hammer(
+    base_url: str, specs: list[RequestSpec], seconds: float, concurrency: int, timeout_s: float
+) -> tuple[_Tally, float]:
+    tally = _Tally()
+    began = time.perf_counter()
+    deadline = began + seconds
+    threads = [
+        threading.Thread(
+            target=_worker,
+            args=(base_url, specs, i * 7, deadline, tally, timeout_s),
+            daemon=True,
+        )
+        for i in range(concurrency)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return tally, time.perf_counter() - began
+
+
+def run_load(
+    base_url: str,
+    specs: list[RequestSpec],
+    *,
+    seconds: float,
+    concurrency: int,
+    server_pid: int | None,
+    warmup_seconds: float = 2.0,
+    timeout_s: float = 10.0,
+) -> LoadResult:
+    """Warm up, read RSS, hold ``concurrency`` clients for ``seconds``, read RSS again."""
+    if warmup_seconds > 0:
+        _hammer(base_url, specs, warmup_seconds, concurrency, timeout_s)
+    before = rss_bytes(server_pid) if server_pid else None
+    tally, elapsed = _hammer(base_url, specs, seconds, concurrency, timeout_s)
+    after = rss_bytes(server_pid) if server_pid else None
+    ms = np.asarray(tally.latencies, dtype=np.float64) * 1000.0
+    return LoadResult(
+        duration_s=round(elapsed, 2),
+        concurrency=concurrency,
+        requests=int(ms.size),
+        errors=tally.errors,
+        error_samples=tally.error_samples,
+        qps=round(ms.size / elapsed, 1) if elapsed > 0 else 0.0,
+        p50_ms=_percentile(ms, 50),
+        p95_ms=_percentile(ms, 95),
+        p99_ms=_percentile(ms, 99),
+        max_ms=round(float(ms.max()), 2) if ms.size else 0.0,
+        by_kind=dict(sorted(tally.by_kind.items())),
+        rss_before_mb=_mib(before),
+        rss_after_mb=_mib(after),
+        rss_growth=round((after - before) / before, 4) if before and after else None,
+    )
+
+
+def _percentile(ms: np.ndarray, q: float) -> float:
+    return round(float(np.percentile(ms, q)), 2) if ms.size else 0.0
+
+
+def _mib(n: int | None) -> float | None:
+    return round(n / 2**20, 1) if n is not None else None

@@ -1,0 +1,1 @@
+"""Thin route modules: each translates HTTP to a ``SearchService`` call and back."""

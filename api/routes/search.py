@@ -1,0 +1,82 @@
+"""``POST /search`` (JSON, photo as base64) and ``POST /search/upload`` (multipart form)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, UploadFile
+from pydantic import ValidationError
+
+from api.deps import ServiceDep, SettingsDep
+from api.errors import InputError
+from api.image_input import decode_base64_image, decode_image
+from api.schemas import Filters, SearchRequest, SearchResponse
+from api.security import USER_TOKEN_HEADER, check_user_token
+from api.service import Query
+from api.settings import Settings
+
+router = APIRouter(tags=["search"])
+
+UserToken = Annotated[
+    str | None,
+    Header(
+        alias=USER_TOKEN_HEADER,
+        description="The user's token; needed when `user_id` personalises the ranking.",
+    ),
+]
+
+
+def _check_personal(settings: Settings, request: SearchRequest, token: str | None) -> None:
+    """A personalised ranking reveals the user's interests, so it needs their token."""
+    if request.user_id is not None and request.personalise:
+        check_user_token(settings.user_token_secret, request.user_id, token)
+
+
+@router.post("/search", response_model=SearchResponse)
+def search(
+    body: SearchRequest, service: ServiceDep, settings: SettingsDep, token: UserToken = None
+) -> SearchResponse:
+    """Search by text, photo or both; filters, paging and personalisation included."""
+    _check_personal(settings, body, token)
+    image = decode_base64_image(body.image, settings) if body.image is not None else None
+    return service.search(Query.from_request(body, image))
+
+
+@router.post("/search/upload", response_model=SearchResponse)
+def search_upload(
+    service: ServiceDep,
+    settings: SettingsDep,
+    text: Annotated[str | None, Form()] = None,
+    image: Annotated[UploadFile | None, File()] = None,
+    k: Annotated[int, Form(ge=1, le=100)] = 20,
+    offset: Annotated[int, Form(ge=0)] = 0,
+    price_min: Annotated[float | None, Form(ge=0)] = None,
+    price_max: Annotated[float | None, Form(ge=0)] = None,
+    category: Annotated[str | None, Form(max_length=200)] = None,
+    location: Annotated[str | None, Form(max_length=200)] = None,
+    user_id: Annotated[str | None, Form(min_length=1, max_length=128)] = None,
+    personalise: Annotated[bool, Form()] = True,
+    token: UserToken = None,
+) -> SearchResponse:
+    """The same search as a multipart form, for browsers and ``curl -F image=@photo.jpg``."""
+    try:
+        filters = Filters(
+            price_min=price_min, price_max=price_max, category=category, location=location
+        )
+    except ValidationError as exc:
+        raise InputError(422, "; ".join(e["msg"] for e in exc.errors())) from None
+    photo = None
+    if image is not None:
+        data = image.file.read(settings.max_image_bytes + 1)
+        if data or image.filename:  # a browser sends an empty, nameless part for "no file"
+            photo = decode_image(data, settings)
+    request = SearchRequest(
+        text=text or None,
+        k=k,
+        offset=offset,
+        filters=filters,
+        user_id=user_id,
+        personalise=personalise,
+    )
+    _check_personal(settings, request, token)
+    return service.search(Query.from_request(request, photo))

@@ -1,0 +1,148 @@
+"""Request and response models: the API contract external clients depend on.
+
+Field names and ranges here are fixed by the contract (``POST /search`` and
+friends); changing one is a breaking change for every client.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+EventType = Literal["view", "click", "save", "message"]
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    price_min: float | None = Field(None, ge=0)
+    price_max: float | None = Field(None, ge=0)
+    category: str | None = Field(
+        None, max_length=200, description="Root category or a 'Root / Sub' path prefix."
+    )
+    location: str | None = Field(
+        None, max_length=200, description="Case-insensitive substring of the location."
+    )
+
+    @model_validator(mode="after")
+    def _price_range(self) -> Filters:
+        if (
+            self.price_min is not None
+            and self.price_max is not None
+            and self.price_min > self.price_max
+        ):
+            raise ValueError("price_min must not exceed price_max")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return any(v not in (None, "") for v in self.model_dump().values())
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, description="Free-text query.")
+    image: str | None = Field(None, description="A photo, base64-encoded (JPEG/PNG/WebP).")
+    k: int = Field(20, ge=1, le=100)
+    offset: int = Field(0, ge=0)
+    filters: Filters = Field(default_factory=Filters)
+    user_id: str | None = Field(None, min_length=1, max_length=128)
+    personalise: bool = True
+
+
+class SearchResult(BaseModel):
+    id: str
+    title: str
+    price: float | None
+    category: str
+    location: str
+    image_url: str | None
+    score: float
+    reasons: list[str]
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+    total_candidates: int
+    took_ms: float
+    model_version: str
+
+
+class ListingIn(BaseModel):
+    """A listing as an admin writes it; photos refer to already cleaned image ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field("", max_length=20_000)
+    price: float | None = Field(None, ge=0)
+    location: str = Field("", max_length=200)
+    category: str = Field(min_length=1, max_length=300, description="'Root / Sub / ...'")
+    image_ids: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ListingCreate(ListingIn):
+    id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Listing id; generated when omitted.",
+    )
+
+
+class ListingOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    price: float | None
+    location: str
+    category: str
+    image_ids: list[str]
+    image_urls: list[str]
+
+
+class SimilarResponse(BaseModel):
+    listing_id: str
+    results: list[SearchResult]
+    took_ms: float
+    model_version: str
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    listing_id: str = Field(min_length=1, max_length=64)
+    type: EventType
+
+
+class EventOut(BaseModel):
+    user_id: str
+    listing_id: str
+    type: EventType
+    ts: float
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = None
+    image: str | None = Field(None, description="A photo, base64-encoded.")
+
+
+class PredictResponse(BaseModel):
+    category: str
+    probabilities: dict[str, float]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    model_version: str | None = None
+    listings: int | None = None
+    detail: str | None = None

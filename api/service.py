@@ -1,0 +1,571 @@
+"""The search service: the one object the API, the CLI and the tests search through.
+
+A query (text, photo or both) is embedded once into the joint space and
+searched densely in FAISS; a text query is also searched with BM25 and the two
+ranked lists are merged by reciprocal-rank fusion, so an exact model number
+or brand in the title is found even when the embedding blurs it. Filters are
+turned into the set of allowed listings *before* the search (FAISS
+``IDSelector`` / BM25 mask), so a narrow filter still fills the page.
+
+Ranking is over a fixed-depth candidate pool (``candidate_pool``, deeper only
+when a page reaches past it), so page 2 continues page 1 exactly; equal
+scores are ordered by listing id.
+
+Hot-path choices: listing rows live in memory (the store is only read at
+start-up and written through), repeated text queries hit a small LRU of
+embeddings, and the model runs one query at a time (two cores are better
+spent on one forward pass than split between many).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from api.errors import InputError
+from api.personalisation import (
+    Interaction,
+    UserProfile,
+    build_profile,
+    personal_scores,
+    personal_weight,
+    query_ambiguity,
+)
+from api.ranking import normalise_to_top, reciprocal_rank_fusion, stable_order
+from api.schemas import (
+    EventOut,
+    Filters,
+    ListingCreate,
+    ListingIn,
+    ListingOut,
+    PredictResponse,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    SimilarResponse,
+)
+from api.settings import Settings
+from indexing.index_store import (
+    Contents,
+    IndexDirectory,
+    IndexMismatch,
+    IndexNotFound,
+    IndexVersion,
+)
+from indexing.reindex.mapper import Mapper, load_photos
+from indexing.reindex.reader import Item, to_item
+from indexing.store import CATEGORY_SEPARATOR, ListingNotFound, Record, Store
+from multimodal.data.catalogue import Listing
+
+log = logging.getLogger(__name__)
+
+# How many top hits say whether a query has one clear intent.
+AMBIGUITY_HITS = 20
+# A category holding at least this share of a user's history is "an interest".
+INTEREST_SHARE = 0.2
+# Listings the store holds but the index does not (written since the last
+# reindex) are embedded at start-up; past this many, a reindex is the fix.
+MAX_CATCH_UP = 500
+
+
+class StartupError(Exception):
+    """The model or index is missing or they do not belong together: one-line reason."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The live listings as one immutable value: a search reads one, a write swaps in a new one."""
+
+    rows: dict[int, Listing]  # fid -> listing
+    fids: dict[str, int]  # listing id -> fid
+    photo_owner: dict[int, int]  # image fid -> listing fid
+
+    @classmethod
+    def of(cls, records: list[Record]) -> Snapshot:
+        return cls(
+            rows={r.fid: r.listing for r in records},
+            fids={r.listing.id: r.fid for r in records},
+            photo_owner={i: r.fid for r in records for i in r.image_fids},
+        )
+
+    def with_listing(self, fid: int, listing: Listing, image_fids: tuple[int, ...]) -> Snapshot:
+        return self.without(fid)._add(fid, listing, image_fids)
+
+    def without(self, fid: int) -> Snapshot:
+        rows, fids = dict(self.rows), dict(self.fids)
+        old = rows.pop(fid, None)
+        if old is not None:
+            fids.pop(old.id, None)
+        owner = {i: f for i, f in self.photo_owner.items() if f != fid}
+        return Snapshot(rows, fids, owner)
+
+    def _add(self, fid: int, listing: Listing, image_fids: tuple[int, ...]) -> Snapshot:
+        self.rows[fid], self.fids[listing.id] = listing, fid
+        self.photo_owner.update(dict.fromkeys(image_fids, fid))
+        return self
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search as the service sees it: the photo already decoded and checked."""
+
+    text: str | None = None
+    image: Image.Image | None = None
+    k: int = 20
+    offset: int = 0
+    filters: Filters = field(default_factory=Filters)
+    user_id: str | None = None
+    personalise: bool = True
+
+    @classmethod
+    def from_request(cls, request: SearchRequest, image: Image.Image | None) -> Query:
+        return cls(
+            text=request.text,
+            image=image,
+            k=request.k,
+            offset=request.offset,
+            filters=request.filters,
+            user_id=request.user_id,
+            personalise=request.personalise,
+        )
+
+
+class SearchService:
+    """Model + store + index version, with the locks that make them shareable."""
+
+    def __init__(self, settings: Settings, embedder, store: Store, index: IndexVersion) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.index = index
+        self.model_version: str = embedder.fingerprint
+        self.ready = False
+        self._model_lock = threading.Lock()  # one forward pass at a time
+        self._write_lock = threading.Lock()  # one catalogue write at a time
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._profiles: dict[str, UserProfile] = {}
+        self._live = Snapshot.of(list(store.iter_records()))
+        self._n_categories = max(1, len({row.root for row in self._live.rows.values()}))
+
+    # -- lifetime -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, settings: Settings) -> SearchService:
+        """Load model, index and store; refuse a missing or mismatched one with one line."""
+        import torch
+
+        from multimodal.embedder import Embedder
+
+        torch.set_num_threads(settings.torch_threads)
+        model_dir = settings.resolved_model_dir
+        if not (model_dir / "manifest.json").is_file():
+            raise StartupError(f"no model at {model_dir}: run `marketplace train` first")
+        try:
+            embedder = Embedder.load(model_dir)
+            index = IndexDirectory(settings.resolved_index_dir).load_current(embedder.fingerprint)
+        except (IndexNotFound, IndexMismatch, FileNotFoundError, ValueError) as exc:
+            raise StartupError(str(exc)) from exc
+        if index.manifest.dim != embedder.dim:
+            raise StartupError(
+                f"index dimension {index.manifest.dim} != model dimension {embedder.dim}: "
+                "run `marketplace reindex --full`"
+            )
+        store_path = settings.resolved_store_path
+        if not store_path.is_file():
+            raise StartupError(f"no catalogue store at {store_path}: run `marketplace reindex`")
+        service = cls(settings, embedder, Store(store_path, settings.resolved_image_dir), index)
+        service.catch_up()
+        return service
+
+    def catch_up(self) -> int:
+        """Bring the loaded index level with the store (writes since the last reindex)."""
+        built = Contents.load(self.index.path).hash_by_fid()
+        records = list(self.store.iter_records())
+        stale = [r for r in records if built.get(r.fid) != r.content_hash.encode()]
+        live = {r.fid for r in records}
+        gone = [fid for fid in built if fid not in live]
+        if len(stale) > MAX_CATCH_UP:
+            raise StartupError(
+                f"the index is {len(stale)} listings behind the store: run `marketplace reindex`"
+            )
+        if stale:
+            image_dir = self.settings.resolved_image_dir
+            self._index_items([to_item(r, image_dir) for r in stale], [r.listing for r in stale])
+        if gone:
+            self.index.listings.delete(gone)
+            self.index.lexical.delete(gone)
+        if stale or gone:
+            log.info("caught up with the store: %d re-embedded, %d removed", len(stale), len(gone))
+        return len(stale) + len(gone)
+
+    def warm_up(self) -> None:
+        """One text and one photo query, so the first real user is not the one who waits."""
+        self.search(Query(text="warm up"))
+        self.search(Query(image=Image.new("RGB", (224, 224), (128, 128, 128))))
+        self._query_cache.clear()
+        self.ready = True
+
+    def close(self) -> None:
+        self.ready = False
+        self.store.close()
+
+    @property
+    def size(self) -> int:
+        return len(self._live.rows)
+
+    # -- search ---------------------------------------------------------------
+
+    def search(self, query: Query) -> SearchResponse:
+        started = time.perf_counter()
+        text = self._clean_text(query.text)
+        if text is None and query.image is None:
+            raise InputError(422, "give a query text, a photo, or both")
+        if query.offset > self.settings.max_offset:
+            raise InputError(422, f"offset must be at most {self.settings.max_offset}")
+        live = self._live  # one snapshot for the whole query
+        allowed = self._allowed(query.filters)
+        vector = self._embed(text, query.image)
+        depth = max(self.settings.candidate_pool, query.offset + query.k)
+        ranked = {"dense": self._dense_hits(live, vector, depth, allowed)}
+        if text is not None:
+            ranked["lexical"] = self._lexical_hits(live, text, depth, allowed)
+        if query.image is not None and text is None:
+            # A buyer's photo is closest to the listing's own photos: search them too.
+            ranked["photo"] = self._photo_hits(live, vector, depth, allowed)
+        weights = {
+            "dense": self.settings.dense_weight,
+            "lexical": self.settings.lexical_weight,
+            "photo": self.settings.dense_weight,
+        }
+        fused = normalise_to_top(reciprocal_rank_fusion(ranked, weights, self.settings.rrf_k))
+        reasons = _reasons(ranked, fused, text is not None, query.image is not None)
+        if query.user_id and query.personalise:
+            self._personalise(live, query.user_id, fused, reasons)
+        order = _ordered(live.rows, fused)
+        page = order[query.offset : query.offset + query.k]
+        return SearchResponse(
+            results=[_result(live.rows[fid], fused[fid], reasons[fid]) for fid in page],
+            total_candidates=len(order),
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            model_version=self.model_version,
+        )
+
+    def similar(self, listing_id: str, k: int) -> SimilarResponse:
+        """Nearest listings to this one's own vector, itself left out."""
+        started = time.perf_counter()
+        live = self._live
+        fid = self._fid(live, listing_id)
+        vector = self.index.listings.reconstruct(fid)
+        scores, fids = self.index.listings.search(vector, k + 1)
+        hits = {
+            int(f): float(s)
+            for s, f in zip(scores[0], fids[0], strict=True)
+            if f >= 0 and int(f) != fid and int(f) in live.rows
+        }
+        page = _ordered(live.rows, hits)[:k]
+        return SimilarResponse(
+            listing_id=listing_id,
+            results=[_result(live.rows[f], hits[f], ["similar listing"]) for f in page],
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            model_version=self.model_version,
+        )
+
+    def predict_category(self, text: str | None, image: Image.Image | None) -> PredictResponse:
+        text = self._clean_text(text)
+        if text is None and image is None:
+            raise InputError(422, "give a text, a photo, or both")
+        with self._model_lock:
+            probabilities = self.embedder.predict_category(text, [image] if image else [])
+        ranked = dict(sorted(probabilities.items(), key=lambda kv: (-kv[1], kv[0])))
+        return PredictResponse(
+            category=next(iter(ranked)),
+            probabilities={name: round(float(p), 6) for name, p in ranked.items()},
+        )
+
+    # -- listings -------------------------------------------------------------
+
+    def get_listing(self, listing_id: str) -> ListingOut:
+        live = self._live
+        return _listing_out(live.rows[self._fid(live, listing_id)])
+
+    def create_listing(self, body: ListingCreate) -> ListingOut:
+        listing_id = body.id or uuid.uuid4().hex
+        with self._write_lock:
+            if listing_id in self._live.fids:
+                raise InputError(409, f"listing {listing_id} already exists")
+            return self._write(_to_listing(listing_id, body))
+
+    def update_listing(self, listing_id: str, body: ListingIn) -> ListingOut:
+        with self._write_lock:
+            self._fid(self._live, listing_id)
+            return self._write(_to_listing(listing_id, body))
+
+    def delete_listing(self, listing_id: str) -> None:
+        with self._write_lock:
+            fid = self._fid(self._live, listing_id)
+            try:
+                self.store.delete_listing(listing_id)
+            except ListingNotFound:
+                raise InputError(404, f"no listing {listing_id}") from None
+            photo_fids = [i for i, f in self._live.photo_owner.items() if f == fid]
+            self.index.listings.delete([fid])
+            self.index.photos.delete(photo_fids)
+            self.index.lexical.delete([fid])
+            self._live = self._live.without(fid)
+            self._profiles.clear()
+
+    def image_path(self, image_id: str) -> Path:
+        """The cleaned photo's path; ids that could name anything else are refused."""
+        from api.security import safe_image_path  # imports api.deps, which imports this module
+
+        path = safe_image_path(self.settings.resolved_image_dir, image_id)
+        if not path.is_file():
+            raise InputError(404, f"no image {image_id}")
+        return path
+
+    # -- users ----------------------------------------------------------------
+
+    def add_event(self, user_id: str, listing_id: str, type: str) -> EventOut:
+        self._fid(self._live, listing_id)
+        try:
+            event = self.store.add_event(user_id, listing_id, type)
+        except ListingNotFound:
+            raise InputError(404, f"no listing {listing_id}") from None
+        self._profiles.pop(user_id, None)
+        return EventOut(user_id=event.user_id, listing_id=event.listing_id, type=type, ts=event.ts)
+
+    def profile(self, user_id: str) -> UserProfile:
+        cached = self._profiles.get(user_id)
+        if cached is not None:
+            return cached
+        live = self._live
+        interactions = []
+        for event in self.store.events_for_user(user_id, self.settings.profile_max_events):
+            fid = live.fids.get(event.listing_id)
+            if fid is None:
+                continue  # the listing has since been deleted
+            vector = self.index.listings.reconstruct(fid)
+            interactions.append(Interaction(event.type, event.ts, live.rows[fid].root, vector))
+        profile = build_profile(interactions, time.time(), self.settings.event_half_life_days)
+        self._profiles[user_id] = profile
+        return profile
+
+    # -- internals ------------------------------------------------------------
+
+    def _clean_text(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        if len(text) > self.settings.max_text_chars:
+            raise InputError(422, f"text is longer than {self.settings.max_text_chars} characters")
+        return text.strip() or None
+
+    def _embed(self, text: str | None, image: Image.Image | None) -> np.ndarray:
+        if image is not None or self.settings.query_cache_size == 0:
+            return self._embed_uncached(text, image)
+        with self._cache_lock:
+            hit = self._query_cache.get(text)
+            if hit is not None:
+                self._query_cache.move_to_end(text)
+                return hit
+        vector = self._embed_uncached(text, None)
+        with self._cache_lock:
+            self._query_cache[text] = vector
+            if len(self._query_cache) > self.settings.query_cache_size:
+                self._query_cache.popitem(last=False)
+        return vector
+
+    def _embed_uncached(self, text: str | None, image: Image.Image | None) -> np.ndarray:
+        with self._model_lock:
+            vector = self.embedder.embed_query(text, image)
+        return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+    def _allowed(self, filters: Filters) -> np.ndarray | None:
+        if not filters.active:
+            return None
+        return self.store.listings_matching(
+            price_min=filters.price_min,
+            price_max=filters.price_max,
+            category_prefix=filters.category or None,
+            location_substring=filters.location or None,
+        )
+
+    def _dense_hits(
+        self, live: Snapshot, vector: np.ndarray, depth: int, allowed: np.ndarray | None
+    ) -> list[int]:
+        if allowed is not None and not len(allowed):
+            return []
+        _, fids = self.index.listings.search(vector, depth, allowed)
+        return [int(f) for f in fids[0] if f >= 0 and int(f) in live.rows]
+
+    def _photo_hits(
+        self, live: Snapshot, vector: np.ndarray, depth: int, allowed: np.ndarray | None
+    ) -> list[int]:
+        """Listings ranked by their best-matching photo."""
+        photo_allowed = None
+        if allowed is not None:
+            wanted = set(allowed.tolist())
+            photo_allowed = np.array(
+                [i for i, f in live.photo_owner.items() if f in wanted], dtype=np.int64
+            )
+            if not len(photo_allowed):
+                return []
+        _, image_fids = self.index.photos.search(vector, 2 * depth, photo_allowed)
+        owners = (live.photo_owner.get(int(i)) for i in image_fids[0] if i >= 0)
+        return list(dict.fromkeys(f for f in owners if f is not None and f in live.rows))[:depth]
+
+    def _lexical_hits(
+        self, live: Snapshot, text: str, depth: int, allowed: np.ndarray | None
+    ) -> list[int]:
+        if allowed is not None and not len(allowed):
+            return []
+        _, fids = self.index.lexical.search(text, depth, allowed)
+        return [int(f) for f in fids if int(f) in live.rows]
+
+    def _personalise(
+        self,
+        live: Snapshot,
+        user_id: str,
+        fused: dict[int, float],
+        reasons: dict[int, list[str]],
+    ) -> None:
+        """Tilt an ambiguous query's candidates toward the user's interests, in place."""
+        profile = self.profile(user_id)
+        if profile.empty or not fused:
+            return
+        top = _ordered(live.rows, fused)[:AMBIGUITY_HITS]
+        ambiguity = query_ambiguity(
+            np.array([fused[f] for f in top]), [live.rows[f].root for f in top], self._n_categories
+        )
+        weight = personal_weight(
+            ambiguity, self.settings.ambiguity_threshold, self.settings.personal_weight_max
+        )
+        if weight == 0:
+            return
+        fids = list(fused)
+        roots = [live.rows[f].root for f in fids]
+        bonus = personal_scores(profile, self._profile_similarity(profile, fids), roots)
+        for fid, root, extra in zip(fids, roots, bonus, strict=True):
+            fused[fid] += weight * float(extra)
+            if profile.affinities.get(root, 0.0) >= INTEREST_SHARE:
+                reasons[fid].append(f"your interest in {root}")
+
+    def _profile_similarity(self, profile: UserProfile, fids: list[int]) -> np.ndarray:
+        """Cosine of the profile to each candidate, from one filtered FAISS search."""
+        scores, hits = self.index.listings.search(
+            profile.vector, len(fids), np.array(fids, np.int64)
+        )
+        by_fid = {int(f): float(s) for s, f in zip(scores[0], hits[0], strict=True) if f >= 0}
+        return np.array([by_fid.get(f, 0.0) for f in fids], dtype=np.float32)
+
+    @staticmethod
+    def _fid(live: Snapshot, listing_id: str) -> int:
+        fid = live.fids.get(listing_id)
+        if fid is None:
+            raise InputError(404, f"no listing {listing_id}")
+        return fid
+
+    def _write(self, listing: Listing) -> ListingOut:
+        """Store first (the source of truth), then the indexes, then the live snapshot."""
+        for image_id in listing.image_ids:
+            self.image_path(image_id)
+        old_fid = self._live.fids.get(listing.id)
+        old_photos = [i for i, f in self._live.photo_owner.items() if f == old_fid]
+        fid = self.store.upsert_listing(listing)
+        image_fids = tuple(self.store.image_fid(i) for i in listing.image_ids)
+        item = Item(
+            fid=fid,
+            content_hash="",  # the mapper reads only the text, photos and keys
+            text=listing.text,
+            image_fids=image_fids,
+            image_digests=(),
+            image_paths=tuple(str(self.image_path(i)) for i in listing.image_ids),
+        )
+        self.index.photos.delete([i for i in old_photos if i not in image_fids])
+        self._index_items([item], [listing])
+        self._live = self._live.with_listing(fid, listing, image_fids)
+        self._profiles.clear()  # a profile may hold this listing's old vector
+        return _listing_out(listing)
+
+    def _index_items(self, items: list[Item], listings: list[Listing]) -> None:
+        """Embed listings (and their photos) and upsert them into the three indexes."""
+        with self._model_lock:
+            encoded = Mapper(self.embedder)(items, load_photos(items))
+        self.index.listings.upsert(encoded.fids, encoded.vectors)
+        if len(encoded.image_fids):
+            self.index.photos.upsert(encoded.image_fids, encoded.image_vectors)
+        self.index.lexical.upsert_many(
+            (item.fid, listing.title, listing.description)
+            for item, listing in zip(items, listings, strict=True)
+        )
+
+
+def _ordered(rows: dict[int, Listing], scores: dict[int, float]) -> list[int]:
+    """Descending score, ties by listing id (the contract's stable order)."""
+    return stable_order(scores, lambda fid: rows[fid].id)
+
+
+def _result(listing: Listing, score: float, reasons: list[str]) -> SearchResult:
+    return SearchResult(
+        id=listing.id,
+        title=listing.title,
+        price=listing.price,
+        category=listing.category,
+        location=listing.location,
+        image_url=f"/images/{listing.image_ids[0]}" if listing.image_ids else None,
+        score=round(score, 6),
+        reasons=reasons,
+    )
+
+
+def _reasons(
+    ranked: dict[str, list[int]], fused: dict[int, float], has_text: bool, has_image: bool
+) -> dict[int, list[str]]:
+    """Why each candidate is there: which of the ranked lists found it."""
+    if has_text and has_image:
+        dense = "text and photo match"
+    else:
+        dense = "photo match" if has_image else "text match"
+    labels = {"dense": dense, "lexical": "keyword match", "photo": "similar photo"}
+    reasons: dict[int, list[str]] = {fid: [] for fid in fused}
+    for source, fids in ranked.items():
+        for fid in fids:
+            if labels[source] not in reasons[fid]:
+                reasons[fid].append(labels[source])
+    return reasons
+
+
+def _to_listing(listing_id: str, body: ListingIn) -> Listing:
+    path = tuple(part.strip() for part in body.category.split("/") if part.strip())
+    if not path:
+        raise InputError(422, "category must name at least a root category")
+    return Listing(
+        id=listing_id,
+        title=body.title.strip(),
+        description=body.description.strip(),
+        price=body.price,
+        location=body.location.strip(),
+        category_path=path,
+        image_ids=tuple(body.image_ids),
+    )
+
+
+def _listing_out(listing: Listing) -> ListingOut:
+    return ListingOut(
+        id=listing.id,
+        title=listing.title,
+        description=listing.description,
+        price=listing.price,
+        location=listing.location,
+        category=CATEGORY_SEPARATOR.join(listing.category_path),
+        image_ids=list(listing.image_ids),
+        image_urls=[f"/images/{i}" for i in listing.image_ids],
+    )

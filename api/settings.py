@@ -1,0 +1,91 @@
+"""The one settings object of the service, read from ``MARKETPLACE_*`` variables.
+
+Everything the API, the CLI and the tests can tune lives here and is passed
+down explicitly, so a test builds its own ``Settings`` instead of patching
+globals. Other parts of ``api`` (input limits) append their fields here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from multimodal.workspace import DEFAULT_HOME, REAL_DATA_DIR, Workspace
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARKETPLACE_", frozen=True)
+
+    # Where things live. The workspace derives model, index, store and photo
+    # folders from the data dir; the explicit paths override it (tests, demos).
+    data: Path = REAL_DATA_DIR
+    home: Path = DEFAULT_HOME
+    model_dir: Path | None = None
+    index_dir: Path | None = None
+    store_path: Path | None = None
+    image_dir: Path | None = None
+
+    # None means catalogue writes are disabled, never open to everyone.
+    admin_key: SecretStr | None = None
+
+    # Query shape.
+    default_k: int = Field(20, ge=1)
+    max_k: int = Field(100, ge=1)
+    max_offset: int = Field(10_000, ge=0)
+    max_text_chars: int = Field(1000, ge=1)
+    max_similar_k: int = Field(100, ge=1)
+
+    # Ranking. Candidates are fused from this many dense and lexical hits
+    # (more when a page reaches deeper), so paging never reshuffles a page.
+    candidate_pool: int = Field(200, ge=10)
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(1.0, ge=0)
+    lexical_weight: float = Field(1.0, ge=0)
+    query_cache_size: int = Field(1024, ge=0)
+
+    # Personalisation (see ``api.personalisation``).
+    personal_weight_max: float = Field(0.3, ge=0)
+    ambiguity_threshold: float = Field(0.35, ge=0, lt=1)
+    event_half_life_days: float = Field(14.0, gt=0)
+    profile_max_events: int = Field(200, ge=1)
+
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    torch_threads: int = Field(2, ge=1)
+
+    # Input caps (enforced by ``api.limits`` and ``api.image_input``): a request
+    # over one is refused with a 4xx before any expensive work starts.
+    max_body_bytes: int = Field(12 * 2**20, ge=1024)  # a base64 photo at the image cap fits
+    max_image_bytes: int = Field(8 * 2**20, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    min_image_side: int = Field(32, ge=1)
+
+    # Per-user event tokens are HMAC(user_token_secret, user_id) (``api.security``);
+    # None means event writes and reads are disabled, never open to everyone.
+    user_token_secret: SecretStr | None = None
+    # Demo personas the search page may browse as: ``GET /page/users`` hands
+    # out their tokens to any visitor, so never list a real user here.
+    demo_users: tuple[str, ...] = ()
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace.for_data(self.data, home=self.home)
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.workspace.model_dir
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir or self.workspace.index_dir
+
+    @property
+    def resolved_store_path(self) -> Path:
+        return self.store_path or self.workspace.store_path
+
+    @property
+    def resolved_image_dir(self) -> Path:
+        return self.image_dir or self.workspace.clean_dir / "images"

@@ -1,0 +1,48 @@
+"""Typed settings for the index and the reindexing pipeline, passed down explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ApproximateKind = Literal["hnsw", "ivf"]
+ExecutorKind = Literal["local", "ray"]
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How the vector index is built.
+
+    Exact inner-product search is both the most accurate and, at catalogue
+    sizes up to a few hundred thousand, fast enough; past ``exact_max_size``
+    an approximate index keeps query latency flat.
+    """
+
+    exact_max_size: int = 200_000
+    approximate: ApproximateKind = "hnsw"
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 96
+    ivf_nlist: int | None = None  # None: about 4 * sqrt(n) lists
+    ivf_nprobe: int = 32
+    # A filter matching at most this many listings is answered by exact search
+    # over just those vectors: an approximate graph or inverted list would miss
+    # many of them, and scoring a few thousand vectors directly costs little.
+    exact_filter_max: int = 50_000
+
+
+@dataclass(frozen=True)
+class ReindexConfig:
+    """How the batch reindex runs; the executor is chosen here and nowhere else."""
+
+    full: bool = False
+    executor: ExecutorKind = "local"
+    batch_size: int = 32
+    ray_address: str | None = None  # None: start a local Ray with ``ray_num_cpus``
+    ray_num_cpus: int = 2
+    ray_actors: int = 1
+    ray_cpus_per_actor: float = 1.0
+    torch_threads: int = 2
+    keep_versions: int = 2
+    progress: bool = True
+    index: IndexConfig = IndexConfig()

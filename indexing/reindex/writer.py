@@ -1,0 +1,75 @@
+"""Write a complete index version beside the live one, ready to be swapped in.
+
+Everything goes into a staging folder that becomes ``v<N>`` by one rename once
+all files (manifest last) are on disk; pointing ``current`` at it is the
+runner's separate, final step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from indexing.config import IndexConfig
+from indexing.index_store import Contents, IndexDirectory, IndexManifest, save_version
+from indexing.lexical import LexicalIndex
+from indexing.store import Record
+from indexing.vector_index import VectorIndex
+
+
+def write_version(
+    index_dir: IndexDirectory,
+    records: Sequence[Record],
+    vectors: dict[int, np.ndarray],
+    photo_vectors: dict[int, np.ndarray],
+    model: dict[str, object],
+    data: dict[str, str],
+    changes: dict[str, int],
+    config: IndexConfig,
+    started: float,
+) -> tuple[Path, int]:
+    """Build and save the listing, photo and lexical indexes; returns (folder, version).
+
+    ``vectors`` / ``photo_vectors`` map every live fid / image fid to its
+    vector; ``model`` carries ``fingerprint``, ``dim`` and ``backbones``.
+    """
+    dim = int(model["dim"])
+    fids = np.array([r.fid for r in records], dtype=np.int64)
+    image_fids = np.array([f for r in records for f in r.image_fids], dtype=np.int64)
+    listings = VectorIndex.build(fids, _stack(fids, vectors, dim), config, dim=dim)
+    photos = VectorIndex.build(image_fids, _stack(image_fids, photo_vectors, dim), config, dim=dim)
+    lexical = LexicalIndex.build((r.fid, r.listing.title, r.listing.description) for r in records)
+    contents = Contents(
+        fids=fids,
+        hashes=np.array([r.content_hash.encode("ascii") for r in records], dtype="S64"),
+        image_fids=image_fids,
+    )
+    staging, version = index_dir.staging_dir()
+    manifest = IndexManifest(
+        version=version,
+        kind=listings.kind,
+        photo_kind=photos.kind,
+        dim=dim,
+        count=len(fids),
+        photo_count=len(image_fids),
+        model_fingerprint=str(model["fingerprint"]),
+        backbones=dict(model["backbones"]),
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        build_seconds=round(time.perf_counter() - started, 3),
+        data=data,
+        changes=changes,
+        config=asdict(config),
+    )
+    save_version(staging, manifest, listings, photos, lexical, contents)
+    return index_dir.commit(staging, version), version
+
+
+def _stack(ids: np.ndarray, vectors: dict[int, np.ndarray], dim: int) -> np.ndarray:
+    if not len(ids):
+        return np.zeros((0, dim), np.float32)
+    return np.stack([vectors[int(i)] for i in ids]).astype(np.float32, copy=False)

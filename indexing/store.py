@@ -1,0 +1,569 @@
+"""The catalogue store: SQLite (stdlib, WAL), the single source of truth.
+
+Listings, their photos, the category tree and user events live here; the
+vector and lexical indexes are derived from it and can always be rebuilt.
+Listing ids are the ``Products.csv`` strings; each listing also gets a
+never-reused int64 ``fid`` because FAISS can only key vectors by integers
+(photos likewise get an ``image_fid``).
+
+A listing's ``content_hash`` covers exactly what the encoders see (its text
+and the bytes of its photos), so the reindex can tell which vectors are
+stale without ever re-reading a photo that did not change: photo digests are
+memoised by file size and modification time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+
+from multimodal.data.catalogue import Listing
+
+EventType = Literal["view", "click", "save", "message"]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+CATEGORY_SEPARATOR = " / "
+
+# Append only: a released migration is never edited, a schema change is a new entry.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "catalogue",
+        """
+        CREATE TABLE listings (
+            fid INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL,
+            price REAL,
+            location TEXT NOT NULL,
+            category TEXT NOT NULL,
+            root TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX listings_price ON listings(price);
+        CREATE INDEX listings_category ON listings(category);
+        CREATE TABLE images (
+            image_fid INTEGER PRIMARY KEY AUTOINCREMENT,
+            image_id TEXT NOT NULL UNIQUE,
+            listing_id TEXT NOT NULL REFERENCES listings(id),
+            position INTEGER NOT NULL,
+            digest TEXT NOT NULL
+        );
+        CREATE INDEX images_listing ON images(listing_id, position);
+        CREATE TABLE image_files (
+            image_id TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            digest TEXT NOT NULL
+        );
+        CREATE TABLE categories (
+            path TEXT PRIMARY KEY,
+            parent TEXT,
+            name TEXT NOT NULL,
+            depth INTEGER NOT NULL
+        );
+        """,
+    ),
+    (
+        2,
+        "user events",
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            listing_id TEXT NOT NULL REFERENCES listings(id),
+            type TEXT NOT NULL CHECK (type IN ('view', 'click', 'save', 'message')),
+            ts REAL NOT NULL
+        );
+        CREATE INDEX events_user ON events(user_id, ts);
+        """,
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_LISTING_COLUMNS = "fid, id, title, description, price, location, category, content_hash"
+
+
+class StoreError(Exception):
+    """The store file cannot be used as is (e.g. written by a newer version)."""
+
+
+class ListingNotFound(LookupError):
+    """No live listing has that id."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the reindex needs about one live listing."""
+
+    fid: int
+    content_hash: str
+    listing: Listing
+    image_fids: tuple[int, ...]
+    image_digests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    user_id: str
+    listing_id: str
+    type: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class Category:
+    path: str
+    parent: str | None
+    name: str
+    depth: int
+    count: int  # live listings in this category or below it
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    """What ``sync_listings`` changed in the store."""
+
+    added: int
+    updated: int
+    deleted: int
+    unchanged: int
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def content_hash(text: str, image_digests: Sequence[str]) -> str:
+    """Hash of what the encoders see: the text and the photo bytes, in order."""
+    h = hashlib.sha256(text.encode("utf-8"))
+    for digest in image_digests:
+        h.update(b"\0" + digest.encode("ascii"))
+    return h.hexdigest()
+
+
+def applied_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if not exists:
+        return 0
+    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations after the file's version up to ``target``; returns the new version.
+
+    Each migration runs in its own transaction together with its
+    ``schema_migrations`` row, so a crash leaves the file at a clean version.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    current = applied_version(conn)
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"catalogue store has schema version {current}, newer than this code's "
+            f"{SCHEMA_VERSION}: upgrade marketplace-search"
+        )
+    for version, name, sql in MIGRATIONS:
+        if current < version <= target:
+            conn.execute("BEGIN")
+            try:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time())
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            current = version
+    return current
+
+
+class Store:
+    """Thread-safe access to one catalogue file.
+
+    ``image_dir`` is where the listings' photos live (the cleaned catalogue's
+    ``images/``); the store reads them only to hash them. One connection
+    behind a lock keeps it simple: the API's reads are single-row or
+    single-query and far cheaper than the embedding they sit beside.
+    """
+
+    def __init__(self, path: Path | str, image_dir: Path | None = None) -> None:
+        self.path = Path(path)
+        self.image_dir = image_dir
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self.schema_version = migrate(self._conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # -- listings -------------------------------------------------------------
+
+    def upsert_listing(self, listing: Listing) -> int:
+        """Insert or replace one listing (reviving it if deleted); returns its fid."""
+        with self._transaction() as conn:
+            return self._upsert(conn, listing, time.time())
+
+    def sync_listings(self, listings: Iterable[Listing]) -> SyncCounts:
+        """Make the live listings exactly ``listings``, touching only what changed.
+
+        A listing is unchanged when its fields, its photo ids and its content
+        hash (photo bytes included, via the size/mtime memo) all match.
+        """
+        existing = {
+            row[0]: row[1:]
+            for row in self._query(
+                "SELECT id, title, description, price, location, category, content_hash "
+                "FROM listings WHERE deleted = 0"
+            )
+        }
+        images = self._images_by_listing()
+        memo = {row[0]: row[1:] for row in self._query("SELECT * FROM image_files")}
+        added = updated = unchanged = 0
+        seen: set[str] = set()
+        now = time.time()
+        with self._transaction() as conn:
+            for listing in listings:
+                seen.add(listing.id)
+                digests = [self._image_digest(conn, i, memo) for i in listing.image_ids]
+                values = (*self._row_values(listing), content_hash(listing.text, digests))
+                old = existing.get(listing.id)
+                if old is None:
+                    added += 1
+                elif old == values and images.get(listing.id, []) == list(listing.image_ids):
+                    unchanged += 1
+                    continue
+                else:
+                    updated += 1
+                self._upsert(conn, listing, now, digests)
+            gone = [listing_id for listing_id in existing if listing_id not in seen]
+            conn.executemany(
+                "UPDATE listings SET deleted = 1, updated_at = ? WHERE id = ?",
+                [(now, listing_id) for listing_id in gone],
+            )
+        return SyncCounts(added, updated, len(gone), unchanged)
+
+    def delete_listing(self, listing_id: str) -> None:
+        """Soft delete: the fid stays reserved so a re-added listing keeps it."""
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "UPDATE listings SET deleted = 1, updated_at = ? WHERE id = ? AND deleted = 0",
+                (time.time(), listing_id),
+            )
+            if cur.rowcount == 0:
+                raise ListingNotFound(listing_id)
+
+    def get_listing(self, listing_id: str) -> Listing | None:
+        rows = self._query(
+            f"SELECT {_LISTING_COLUMNS} FROM listings WHERE id = ? AND deleted = 0", (listing_id,)
+        )
+        return self._to_listings(rows)[0].listing if rows else None
+
+    def get_listings_by_fid(self, fids: Sequence[int]) -> dict[int, Listing]:
+        """Live listings for search hits, keyed by fid (deleted ones are left out)."""
+        wanted = [int(f) for f in fids]
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._query(
+            f"SELECT {_LISTING_COLUMNS} FROM listings WHERE fid IN ({marks}) AND deleted = 0",
+            wanted,
+        )
+        return {record.fid: record.listing for record in self._to_listings(rows)}
+
+    def iter_listings(self) -> Iterator[Listing]:
+        for record in self.iter_records():
+            yield record.listing
+
+    def iter_records(self) -> Iterator[Record]:
+        """Every live listing with its ids and hashes, in fid order."""
+        rows = self._query(
+            f"SELECT {_LISTING_COLUMNS} FROM listings WHERE deleted = 0 ORDER BY fid"
+        )
+        yield from self._to_listings(rows)
+
+    def count(self) -> int:
+        return self._query("SELECT COUNT(*) FROM listings WHERE deleted = 0")[0][0]
+
+    def faiss_id(self, listing_id: str) -> int | None:
+        rows = self._query("SELECT fid FROM listings WHERE id = ? AND deleted = 0", (listing_id,))
+        return rows[0][0] if rows else None
+
+    def listing_id(self, fid: int) -> str | None:
+        rows = self._query("SELECT id FROM listings WHERE fid = ? AND deleted = 0", (int(fid),))
+        return rows[0][0] if rows else None
+
+    def listings_matching(
+        self,
+        price_min: float | None = None,
+        price_max: float | None = None,
+        category_prefix: str | None = None,
+        location_substring: str | None = None,
+    ) -> np.ndarray:
+        """Fids of the live listings passing every given filter (int64, ascending).
+
+        ``category_prefix`` matches a root or a whole path prefix
+        ("Home & Garden" or "Home & Garden / Garden"), case-insensitively;
+        ``location_substring`` is a case-insensitive substring.
+        """
+        where, params = ["deleted = 0"], []
+        if price_min is not None:
+            where.append("price >= ?")
+            params.append(price_min)
+        if price_max is not None:
+            where.append("price <= ?")
+            params.append(price_max)
+        if category_prefix:
+            prefix = category_prefix.strip().lower()
+            where.append("(lower(category) = ? OR substr(lower(category), 1, ?) = ?)")
+            params += [prefix, len(prefix) + len(CATEGORY_SEPARATOR), prefix + CATEGORY_SEPARATOR]
+        if location_substring:
+            where.append("instr(lower(location), ?) > 0")
+            params.append(location_substring.strip().lower())
+        sql = f"SELECT fid FROM listings WHERE {' AND '.join(where)} ORDER BY fid"
+        rows = self._query(sql, params)
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    # -- photos ---------------------------------------------------------------
+
+    def image_fid(self, image_id: str) -> int | None:
+        rows = self._query("SELECT image_fid FROM images WHERE image_id = ?", (image_id,))
+        return rows[0][0] if rows else None
+
+    def image_ids_by_fid(self, image_fids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """image_fid -> (image id, listing id), for photo-vector hits."""
+        wanted = [int(f) for f in image_fids]
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._query(
+            f"SELECT image_fid, image_id, listing_id FROM images WHERE image_fid IN ({marks})",
+            wanted,
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    # -- categories -----------------------------------------------------------
+
+    def categories(self) -> list[Category]:
+        """The category tree, flattened in path order, with live listing counts."""
+        counts: dict[str, int] = {}
+        for category, n in self._query(
+            "SELECT category, COUNT(*) FROM listings WHERE deleted = 0 GROUP BY category"
+        ):
+            parts = category.split(CATEGORY_SEPARATOR)
+            for depth in range(1, len(parts) + 1):
+                path = CATEGORY_SEPARATOR.join(parts[:depth])
+                counts[path] = counts.get(path, 0) + n
+        return [
+            Category(path, parent, name, depth, counts.get(path, 0))
+            for path, parent, name, depth in self._query(
+                "SELECT path, parent, name, depth FROM categories ORDER BY path"
+            )
+        ]
+
+    # -- user events ----------------------------------------------------------
+
+    def add_event(self, user_id: str, listing_id: str, type: str, ts: float | None = None) -> Event:
+        if type not in EVENT_TYPES:
+            raise ValueError(f"event type must be one of {', '.join(EVENT_TYPES)}, not {type!r}")
+        if self.faiss_id(listing_id) is None:
+            raise ListingNotFound(listing_id)
+        event = Event(user_id, listing_id, type, time.time() if ts is None else ts)
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO events (user_id, listing_id, type, ts) VALUES (?, ?, ?, ?)",
+                (event.user_id, event.listing_id, event.type, event.ts),
+            )
+        return event
+
+    def events_for_user(self, user_id: str, limit: int | None = None) -> list[Event]:
+        """A user's events, newest first."""
+        rows = self._query(
+            "SELECT user_id, listing_id, type, ts FROM events WHERE user_id = ? "
+            "ORDER BY ts DESC, id DESC LIMIT ?",
+            (user_id, -1 if limit is None else limit),
+        )
+        return [Event(*row) for row in rows]
+
+    # -- internals ------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    @staticmethod
+    def _row_values(listing: Listing) -> tuple:
+        return (
+            listing.title,
+            listing.description,
+            listing.price,
+            listing.location,
+            listing.category,
+        )
+
+    def _images_by_listing(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for listing_id, image_id in self._query(
+            "SELECT listing_id, image_id FROM images ORDER BY listing_id, position"
+        ):
+            out.setdefault(listing_id, []).append(image_id)
+        return out
+
+    def _image_digest(
+        self, conn: sqlite3.Connection, image_id: str, memo: dict[str, tuple] | None = None
+    ) -> str:
+        """sha256 of the photo file, re-read only when its size or mtime changed."""
+        if self.image_dir is None:
+            return f"id:{image_id}"  # no photo folder given: the id stands for the bytes
+        path = self.image_dir / f"{image_id}.jpg"
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return f"missing:{image_id}"
+        if memo is None:
+            row = conn.execute(
+                "SELECT size, mtime_ns, digest FROM image_files WHERE image_id = ?", (image_id,)
+            ).fetchone()
+        else:
+            row = memo.get(image_id)
+        if row and row[0] == stat.st_size and row[1] == stat.st_mtime_ns:
+            return row[2]
+        digest = file_digest(path)
+        conn.execute(
+            "INSERT OR REPLACE INTO image_files VALUES (?, ?, ?, ?)",
+            (image_id, stat.st_size, stat.st_mtime_ns, digest),
+        )
+        return digest
+
+    def _upsert(
+        self,
+        conn: sqlite3.Connection,
+        listing: Listing,
+        now: float,
+        digests: list[str] | None = None,
+    ) -> int:
+        if digests is None:
+            digests = [self._image_digest(conn, image_id) for image_id in listing.image_ids]
+        values = (
+            listing.title,
+            listing.description,
+            listing.price,
+            listing.location,
+            listing.category,
+            listing.root,
+            content_hash(listing.text, digests),
+            now,
+        )
+        conn.execute(
+            "INSERT INTO listings (id, title, description, price, location, category, root, "
+            "content_hash, updated_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) "
+            "ON CONFLICT(id) DO UPDATE SET title = excluded.title, "
+            "description = excluded.description, price = excluded.price, "
+            "location = excluded.location, category = excluded.category, root = excluded.root, "
+            "content_hash = excluded.content_hash, updated_at = excluded.updated_at, deleted = 0",
+            (listing.id, *values),
+        )
+        fid = conn.execute("SELECT fid FROM listings WHERE id = ?", (listing.id,)).fetchone()[0]
+        self._replace_images(conn, listing, digests)
+        self._add_categories(conn, listing.category_path)
+        return fid
+
+    @staticmethod
+    def _replace_images(conn: sqlite3.Connection, listing: Listing, digests: list[str]) -> None:
+        """Keep each surviving photo's image_fid (its vector key) and drop the rest."""
+        keep = set(listing.image_ids)
+        old = conn.execute(
+            "SELECT image_id FROM images WHERE listing_id = ?", (listing.id,)
+        ).fetchall()
+        conn.executemany(
+            "DELETE FROM images WHERE image_id = ?",
+            [(image_id,) for (image_id,) in old if image_id not in keep],
+        )
+        for position, (image_id, digest) in enumerate(zip(listing.image_ids, digests, strict=True)):
+            conn.execute(
+                "INSERT INTO images (image_id, listing_id, position, digest) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(image_id) DO UPDATE SET listing_id = excluded.listing_id, "
+                "position = excluded.position, digest = excluded.digest",
+                (image_id, listing.id, position, digest),
+            )
+
+    @staticmethod
+    def _add_categories(conn: sqlite3.Connection, path: tuple[str, ...]) -> None:
+        for depth in range(1, len(path) + 1):
+            full = CATEGORY_SEPARATOR.join(path[:depth])
+            parent = CATEGORY_SEPARATOR.join(path[: depth - 1]) or None
+            conn.execute(
+                "INSERT OR IGNORE INTO categories VALUES (?, ?, ?, ?)",
+                (full, parent, path[depth - 1], depth),
+            )
+
+    def _to_listings(self, rows: list[tuple]) -> list[Record]:
+        """Rows of ``_LISTING_COLUMNS`` plus their photos, as records."""
+        photos: dict[str, list[tuple[int, str, str]]] = {}
+        ids = [row[1] for row in rows]
+        for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for listing_id, image_fid, image_id, digest in self._query(
+                "SELECT listing_id, image_fid, image_id, digest FROM images "
+                f"WHERE listing_id IN ({marks}) ORDER BY position",
+                chunk,
+            ):
+                photos.setdefault(listing_id, []).append((image_fid, image_id, digest))
+        records = []
+        for fid, listing_id, title, description, price, location, category, chash in rows:
+            own = photos.get(listing_id, [])
+            listing = Listing(
+                id=listing_id,
+                title=title,
+                description=description,
+                price=price,
+                location=location,
+                category_path=tuple(category.split(CATEGORY_SEPARATOR)) if category else (),
+                image_ids=tuple(p[1] for p in own),
+            )
+            records.append(
+                Record(fid, chash, listing, tuple(p[0] for p in own), tuple(p[2] for p in own))
+            )
+        return records

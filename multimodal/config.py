@@ -1,0 +1,99 @@
+"""Typed configuration for the model: encoders, fusion and training.
+
+Frozen dataclasses, built once by the command line (or a test) and passed
+down. The bundle saves them as JSON next to the weights, so a saved model is
+rebuilt from its own config, never from whatever the defaults are today.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """A BERT-family encoder, mean-pooled: ``model`` is ``"minilm"`` or a local checkpoint dir."""
+
+    model: str = "minilm"
+    max_tokens: int = 128
+    batch_size: int = 32
+    # The last ``trainable_layers`` transformer layers are fine-tuned in stage 2; the
+    # layers below stay frozen, so their output is computed once and cached.
+    trainable_layers: int = 2
+
+
+@dataclass(frozen=True)
+class ImageEncoderConfig:
+    """``backbone``: ``"auto"``, ``"resnet50"`` or ``"efficientnet-lite0"``."""
+
+    backbone: str = "auto"
+    resnet50_weights: str | None = None  # a torchvision state-dict file, else the torch cache
+    image_size: int = 224
+    batch_size: int = 32
+    # The last ``trainable_blocks`` blocks (plus the head conv) adapt in stage 2,
+    # on cached activations of the frozen trunk below them.
+    trainable_blocks: int = 1
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    embed_dim: int = 256
+    hidden_dim: int = 512
+    dropout: float = 0.2
+    init_temperature: float = 0.07
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    threads: int = 2
+    batch_size: int = 128
+    photos_per_listing: int = 2  # photos sampled per listing and step
+    # stage 1: projection and classifier heads on cached frozen features
+    epochs: int = 40
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    patience: int = 6
+    # stage 2: also the top text layers and image blocks, on cached trunk activations
+    stage2: bool = True
+    stage2_epochs: int = 4
+    stage2_batch_size: int = 32
+    stage2_lr: float = 3e-4  # heads
+    stage2_encoder_lr: float = 5e-5  # the unfrozen encoder layers
+    stage2_patience: int = 2
+    # loss weights
+    ce_weight: float = 1.0
+    text_photo_weight: float = 0.5
+    photo_listing_weight: float = 0.5
+    label_name_weight: float = 0.2
+    flip_features: bool = True  # mirror cached image activations as augmentation
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the model's modules (not how it was trained)."""
+
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return cls(
+            text=_build(TextEncoderConfig, data.get("text", {})),
+            image=_build(ImageEncoderConfig, data.get("image", {})),
+            fusion=_build(FusionConfig, data.get("fusion", {})),
+        )
+
+
+def _build(kind: type, data: dict[str, Any]) -> Any:
+    """Build a config dataclass, refusing keys it does not know (a typo is not a default)."""
+    known = {f.name for f in fields(kind)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown {kind.__name__} keys: {sorted(unknown)}")
+    return kind(**data)

@@ -1,0 +1,144 @@
+"""The inference face of a saved model: texts, photos and listings → joint vectors.
+
+Everything downstream (indexing, the API) embeds through ``Embedder`` and never
+touches the encoders, so a model is swapped by pointing at another bundle.
+All vectors are float32 and L2-normalised; photos are preprocessed with the
+same eval transform the cached training features were computed with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from multimodal.bundle import Manifest, load_model
+from multimodal.data.transforms import eval_transform
+from multimodal.fusion import MultimodalModel
+
+
+@dataclass(frozen=True)
+class ListingContent:
+    """What a listing shows a buyer: its text (title + description) and its photos."""
+
+    text: str
+    images: list[Image.Image] = field(default_factory=list)
+
+
+class Embedder:
+    def __init__(self, model: MultimodalModel, manifest: Manifest) -> None:
+        self.model = model.eval()
+        self.manifest = manifest
+        self._preprocess = eval_transform(manifest.config.image.image_size, model.image.normalise)
+        self._text_batch = manifest.config.text.batch_size
+        self._image_batch = manifest.config.image.batch_size
+
+    @classmethod
+    def load(cls, model_dir: Path) -> Embedder:
+        """Load a bundle and run one tiny forward pass, so the first real call is not slow."""
+        model, manifest, _ = load_model(Path(model_dir))
+        embedder = cls(model, manifest)
+        embedder.embed_query("warm up", Image.new("RGB", (32, 32)))
+        return embedder
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest.fingerprint
+
+    @property
+    def dim(self) -> int:
+        return self.manifest.config.fusion.embed_dim
+
+    @property
+    def backbones(self) -> dict[str, str]:
+        return dict(self.manifest.backbones)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest.labels)
+
+    # -- torch-level helpers -------------------------------------------------------
+
+    def _text_vectors(self, texts: Sequence[str]) -> torch.Tensor:
+        out = []
+        for start in range(0, len(texts), self._text_batch):
+            enc = self.model.text.tokenize(texts[start : start + self._text_batch])
+            hidden = self.model.text.trunk(**enc)
+            out.append(self.model.text_vectors(hidden, enc["attention_mask"]))
+        return torch.cat(out) if out else torch.zeros(0, self.dim)
+
+    def _photo_vectors(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        out = []
+        for start in range(0, len(images), self._image_batch):
+            batch = images[start : start + self._image_batch]
+            pixels = torch.stack([self._preprocess(img.convert("RGB")) for img in batch])
+            out.append(self.model.photo_vectors(self.model.image.trunk(pixels)))
+        return torch.cat(out) if out else torch.zeros(0, self.dim)
+
+    def _listing_vectors(self, items: Sequence[ListingContent]) -> torch.Tensor:
+        """Fused vectors: text vector + normalised mean of the photo vectors."""
+        texts = self._text_vectors([item.text for item in items])
+        photos = self._photo_vectors([img for item in items for img in item.images])
+        fused, start = [], 0
+        for text, item in zip(texts, items, strict=True):
+            own = photos[start : start + len(item.images)]
+            start += len(item.images)
+            if len(own) == 0:
+                fused.append(text)
+                continue
+            mask = torch.ones(1, len(own), dtype=torch.bool)
+            pooled = self.model.head.pool_photos(own.unsqueeze(0), mask)[0]
+            fused.append(self.model.head.fuse(text, pooled))
+        return torch.stack(fused) if fused else torch.zeros(0, self.dim)
+
+    @staticmethod
+    def _numpy(vectors: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
+
+    # -- the public contract ---------------------------------------------------------
+
+    @torch.inference_mode()
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """``[n, dim]`` text-only joint vectors (queries, or listings without photos)."""
+        return self._numpy(self._text_vectors(list(texts)))
+
+    @torch.inference_mode()
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """``[n, dim]`` photo-only joint vectors, one per photo."""
+        return self._numpy(self._photo_vectors(list(images)))
+
+    @torch.inference_mode()
+    def embed_listings(self, items: Sequence[ListingContent]) -> np.ndarray:
+        """``[n, dim]`` fused vectors: each listing's text with all of its photos."""
+        return self._numpy(self._listing_vectors(list(items)))
+
+    @torch.inference_mode()
+    def embed_query(self, text: str | None = None, image: Image.Image | None = None) -> np.ndarray:
+        """``[dim]`` vector for a search: text, photo, or both fused like a listing."""
+        if not (text and text.strip()) and image is None:
+            raise ValueError("a query needs text or a photo")
+        if image is None:
+            return self._numpy(self._text_vectors([text]))[0]
+        if not (text and text.strip()):
+            return self._numpy(self._photo_vectors([image]))[0]
+        return self._numpy(self._listing_vectors([ListingContent(text, [image])]))[0]
+
+    @torch.inference_mode()
+    def predict_category(
+        self, text: str | None, images: Sequence[Image.Image] = ()
+    ) -> dict[str, float]:
+        """Root-category probabilities (summing to 1) from text, photos, or both."""
+        if not (text and text.strip()) and not images:
+            raise ValueError("predicting a category needs text or a photo")
+        if text and text.strip():
+            joint = self._listing_vectors([ListingContent(text, list(images))])[0]
+        else:
+            photos = self._photo_vectors(list(images))
+            mask = torch.ones(1, len(photos), dtype=torch.bool)
+            joint = self.model.head.pool_photos(photos.unsqueeze(0), mask)[0]
+        probs = torch.softmax(self.model.head.classify(joint.unsqueeze(0)), dim=-1)[0]
+        return {label: float(p) for label, p in zip(self.labels, probs.tolist(), strict=True)}

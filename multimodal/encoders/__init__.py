@@ -1,0 +1,1 @@
+"""Text and image encoders: pretrained backbones split into a frozen trunk and a trainable top."""

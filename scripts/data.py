@@ -1,0 +1,107 @@
+"""``marketplace data``: clean a raw catalogue, print its statistics, or make a synthetic one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from scripts.errors import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("data", help="clean, inspect or synthesise a catalogue")
+    commands = parser.add_subparsers(dest="data_command", required=True)
+
+    clean = commands.add_parser("clean", help="clean a raw catalogue into the workspace")
+    clean.add_argument("--data", type=Path, help="raw catalogue folder (default: see README)")
+    clean.add_argument("--image-size", type=int, default=256, help="cleaned photo side, px")
+    clean.add_argument("--quiet", action="store_true", help="no progress bar")
+    clean.set_defaults(handler=run_clean)
+
+    stats = commands.add_parser("stats", help="figures about a raw catalogue")
+    stats.add_argument("--data", type=Path, help="raw catalogue folder (default: see README)")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(handler=run_stats)
+
+    synth = commands.add_parser("synth", help="write a synthetic catalogue in the raw format")
+    synth.add_argument("--out", type=Path, required=True, help="folder to write")
+    synth.add_argument("--n", type=int, default=300, help="number of listings")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(handler=run_synth)
+
+
+def resolve_data_dir(data: Path | None) -> Path:
+    """The folder to work on: ``data`` if given, else the default, generated if synthetic.
+
+    Says on stderr which data it picked and why, so a run on the synthetic
+    catalogue is never mistaken for one on the real data.
+    """
+    from multimodal.data.raw import PRODUCTS_FILE
+    from multimodal.workspace import default_data_dir
+
+    if data is not None:
+        return data
+    data, why = default_data_dir()
+    print(f"data: {data} ({why})", file=sys.stderr)
+    if why.startswith("a synthetic") and not (data / PRODUCTS_FILE).exists():
+        from multimodal.data.synthetic import generate_catalogue
+
+        print(f"generating a synthetic catalogue at {data}", file=sys.stderr)
+        generate_catalogue(data)
+    return data
+
+
+def run_clean(args: argparse.Namespace) -> int:
+    from multimodal.data.cleaning import clean_catalogue
+    from multimodal.data.raw import RawDataError
+    from multimodal.workspace import Workspace
+
+    if args.image_size < 8:
+        raise CliError(f"--image-size must be at least 8, not {args.image_size}")
+    data = resolve_data_dir(args.data)
+    out = Workspace.for_data(data).clean_dir
+    started = time.perf_counter()
+    try:
+        report = clean_catalogue(data, out, image_size=args.image_size, progress=not args.quiet)
+    except RawDataError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"{report.summary()} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from multimodal.data.raw import RawDataError
+    from multimodal.data.stats import catalogue_stats
+
+    data = resolve_data_dir(args.data)
+    try:
+        stats = catalogue_stats(data)
+    except RawDataError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False))
+        return 0
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            width = max(map(len, value), default=0)
+            for name, count in value.items():
+                print(f"  {name:<{width}}  {count:>6}")
+        else:
+            print(f"{key:<34} {value}")
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from multimodal.data.synthetic import generate_catalogue
+
+    try:
+        out = generate_catalogue(args.out, n_listings=args.n, seed=args.seed)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    images = sum(1 for _ in (out / "images").glob("*.jpg"))
+    print(f"wrote a synthetic catalogue of {args.n} listings and {images} photo files to {out}")
+    return 0

@@ -1,0 +1,81 @@
+"""``marketplace evaluate retrieval``: every search method on the test split, one run.
+
+Called by ``scripts/evaluate.py`` for its ``retrieval`` mode. Writes
+``reports/retrieval.json`` and its plots; the serving index is only read (for
+photo vectors the reindex already computed), never written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from scripts.errors import CliError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The retrieval mode's options (``--data`` and ``--seed`` may already exist)."""
+    existing = {a for action in parser._actions for a in action.option_strings}
+    if "--data" not in existing:
+        parser.add_argument("--data", type=Path, help="raw data folder (default: the real data)")
+    if "--seed" not in existing:
+        parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-queries",
+        type=int,
+        default=None,
+        help="retrieval: at most this many test listings per task (default: all)",
+    )
+    parser.add_argument(
+        "--reports-dir", type=Path, default=Path("reports"), help="where reports are written"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from api.eval_report import markdown_tables, summary_line, write_retrieval_report
+    from api.evaluation import EvalConfig, VectorSources, run_evaluation
+    from indexing.reindex.runner import CACHE_FILE
+    from indexing.scaling_bench import machine_info
+    from multimodal.bundle import BundleError
+    from multimodal.data.catalogue import load_clean_catalogue
+    from multimodal.data.splits import Split, load_or_make_split
+    from multimodal.embedder import Embedder
+    from multimodal.workspace import Workspace, default_data_dir
+
+    if args.max_queries is not None and args.max_queries < 1:
+        raise CliError(f"--max-queries must be at least 1, not {args.max_queries}")
+    workspace = Workspace.for_data(args.data or default_data_dir()[0])
+    torch.set_num_threads(2)
+    try:
+        catalogue = load_clean_catalogue(workspace.clean_dir)
+        embedder = Embedder.load(workspace.model_dir)
+    except (FileNotFoundError, BundleError) as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    # The split the model was trained on: its own seed, whatever --seed says.
+    split_seed = Split.load(workspace.split_file).seed if workspace.split_file.exists() else 0
+    split = load_or_make_split(workspace.split_file, catalogue.listings, seed=split_seed)
+    started = time.time()
+    machine = machine_info()
+    report = run_evaluation(
+        catalogue,
+        split,
+        embedder,
+        EvalConfig(seed=args.seed, max_queries=args.max_queries),
+        VectorSources(
+            cache_root=workspace.features_dir,
+            served_cache=workspace.index_dir / CACHE_FILE,
+            features_root=workspace.features_dir,
+        ),
+        progress=sys.stderr.isatty(),
+    )
+    report["machine_at_start"] = machine
+    report["machine_at_end"] = machine_info()
+    report["seconds"] = round(time.time() - started, 1)
+    paths = write_retrieval_report(report, args.reports_dir)
+    (args.reports_dir / "retrieval.md").write_text(markdown_tables(report), encoding="utf-8")
+    print(summary_line(report) + f" ({report['seconds']:.0f} s) -> {paths[0]}")
+    return 0

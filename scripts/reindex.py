@@ -1,0 +1,93 @@
+"""``marketplace reindex``: sync the cleaned catalogue into the store and rebuild the index.
+
+Incremental by default (only new or edited listings are embedded), ``--full``
+re-embeds everything. ``--executor ray`` runs the embedding on Ray Data, on a
+local Ray (``ray.init(num_cpus=2)``) or, with ``--ray-address``, on a cluster
+whose nodes have this package installed and see the same model and photo
+paths. Also runnable as ``python scripts/reindex.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scripts.errors import CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reindex", help="embed the catalogue and build the search index (incremental)"
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="raw data folder whose workspace holds the cleaned catalogue, model and index "
+        "(default: MARKETPLACE_DATA, else ../shared/marketplace, else synthetic)",
+    )
+    parser.add_argument("--full", action="store_true", help="re-embed every listing")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local")
+    parser.add_argument(
+        "--ray-address", help="Ray cluster address (e.g. ray://head:10001); default: local Ray"
+    )
+    parser.add_argument("--ray-actors", type=int, default=1, help="encoder actors on Ray")
+    parser.add_argument("--batch-size", type=int, default=32, help="listings per model batch")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from(args: argparse.Namespace):
+    from indexing.config import ReindexConfig
+
+    if args.batch_size < 1:
+        raise CliError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.ray_actors < 1:
+        raise CliError(f"--ray-actors must be at least 1, not {args.ray_actors}")
+    if args.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise CliError("the ray executor needs Ray: pip install '.[distributed]'") from None
+    elif args.ray_address:
+        raise CliError("--ray-address needs --executor ray")
+    return ReindexConfig(
+        full=args.full,
+        executor=args.executor,
+        batch_size=args.batch_size,
+        ray_address=args.ray_address,
+        ray_actors=args.ray_actors,
+        progress=not args.quiet,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from indexing.reindex.runner import reindex_workspace
+    from multimodal.data.catalogue import LISTINGS_FILE
+    from multimodal.workspace import Workspace, default_data_dir
+
+    config = config_from(args)
+    data = args.data or default_data_dir()[0]
+    workspace = Workspace.for_data(data)
+    if not (workspace.clean_dir / LISTINGS_FILE).is_file():
+        raise CliError(
+            f"no cleaned catalogue at {workspace.clean_dir}: run `marketplace data clean` first"
+        )
+    if not (workspace.model_dir / "manifest.json").is_file():
+        raise CliError(f"no model at {workspace.model_dir}: run `marketplace train` first")
+    try:
+        _, summary = reindex_workspace(workspace, config)
+    except RuntimeError as exc:  # e.g. another reindex holds the lock
+        raise CliError(str(exc)) from exc
+    print(summary.line())
+    return 0
+
+
+if __name__ == "__main__":
+    from scripts.cli import main
+
+    sys.exit(main(["reindex", *sys.argv[1:]]))

@@ -1,0 +1,26 @@
+"""Liveness, readiness and the OpenAPI docs."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_reports_the_loaded_model(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["model_version"]
+    assert body["listings"] > 0
+
+
+def test_docs_and_schema(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/search", "/search/upload", "/listings/{listing_id}", "/predict/category",
+                 "/users/{user_id}/events", "/images/{image_id}", "/healthz", "/readyz"):
+        assert path in paths

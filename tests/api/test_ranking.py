@@ -1,0 +1,28 @@
+"""Rank fusion and the stable order of equal scores."""
+
+from __future__ import annotations
+
+from api.ranking import normalise_to_top, reciprocal_rank_fusion, stable_order
+
+
+def test_rrf_rewards_agreement_between_lists() -> None:
+    fused = reciprocal_rank_fusion(
+        {"dense": ["a", "b", "c"], "lexical": ["b", "d"]},
+        {"dense": 1.0, "lexical": 1.0},
+        rrf_k=60,
+    )
+    assert stable_order(fused, str)[0] == "b"
+    assert set(fused) == {"a", "b", "c", "d"}
+
+
+def test_zero_weight_drops_a_list() -> None:
+    fused = reciprocal_rank_fusion({"dense": ["a"], "lexical": ["b"]}, {"lexical": 0.0}, 60)
+    assert list(fused) == ["a"]
+
+
+def test_ties_are_broken_by_id() -> None:
+    assert stable_order({"z": 1.0, "a": 1.0, "m": 2.0}, str) == ["m", "a", "z"]
+
+
+def test_normalise_to_top() -> None:
+    assert normalise_to_top({"a": 2.0, "b": 1.0}) == {"a": 1.0, "b": 0.5}

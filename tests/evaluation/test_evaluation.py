@@ -1,0 +1,85 @@
+"""The retrieval evaluation runs end to end on the synthetic catalogue."""
+
+import json
+
+import pytest
+
+from api.evaluation import (
+    BM25,
+    FUSED_DENSE,
+    HYBRID,
+    IMAGE_DENSE,
+    EvalConfig,
+    VectorSources,
+    run_evaluation,
+)
+from multimodal.data.splits import make_split
+from tests.evaluation.hashing_embedder import HashingEmbedder
+
+
+@pytest.fixture(scope="module")
+def report(clean_synthetic, tmp_path_factory):
+    split = make_split(clean_synthetic.listings, seed=0)
+    config = EvalConfig(seed=0, users_per_root=2, history_size=4, clear_queries=20)
+    cache = tmp_path_factory.mktemp("eval-cache")
+    return run_evaluation(
+        clean_synthetic,
+        split,
+        HashingEmbedder(),
+        config,
+        VectorSources(cache_root=cache),
+        progress=False,
+    )
+
+
+def test_every_task_and_method_is_reported(report):
+    tasks = report["tasks"]
+    assert tasks["other_photo"]["queries"] > 0
+    assert set(tasks["other_photo"]["methods"]) == {IMAGE_DENSE, FUSED_DENSE, HYBRID}
+    assert set(tasks["title_to_listing"]["methods"]) >= {BM25, FUSED_DENSE, HYBRID}
+    assert set(tasks["category_precision"]) == {"root names", "sub-category names", "titles"}
+    assert tasks["personalisation"]["ambiguous"]["pairs"] > 0
+    json.dumps(report)  # JSON-ready as it is
+
+
+def test_metrics_are_in_range(report):
+    for task in ("other_photo", "title_to_listing"):
+        for metrics in report["tasks"][task]["methods"].values():
+            assert all(0.0 <= v <= 1.0 for v in metrics.values())
+            assert metrics["recall@1"] <= metrics["recall@10"]
+            assert metrics["recall@1"] <= metrics["mrr"] <= metrics["recall@10"] + 1e-9
+
+
+def test_bm25_finds_a_listing_from_its_own_title(report):
+    # the title is in the indexed text, so keyword search must nearly always find it
+    assert report["tasks"]["title_to_listing"]["methods"][BM25]["recall@10"] >= 0.9
+
+
+def test_same_seed_same_figures(report, clean_synthetic, tmp_path):
+    split = make_split(clean_synthetic.listings, seed=0)
+    config = EvalConfig(seed=0, users_per_root=2, history_size=4, clear_queries=20)
+    again = run_evaluation(
+        clean_synthetic,
+        split,
+        HashingEmbedder(),
+        config,
+        VectorSources(cache_root=tmp_path),
+        progress=False,
+    )
+    assert again["tasks"] == report["tasks"]
+
+
+def test_report_files_and_tables(report, tmp_path):
+    from api.eval_report import markdown_tables, summary_line, write_retrieval_report
+
+    paths = write_retrieval_report(report, tmp_path)
+    assert [p.name for p in paths] == [
+        "retrieval.json",
+        "retrieval_methods.png",
+        "retrieval_recall_vs_latency.png",
+        "retrieval_personalisation.png",
+    ]
+    assert json.loads(paths[0].read_text())["tasks"] == report["tasks"]
+    tables = markdown_tables(report)
+    assert "| title R@10 |" in tables and "| target | value | met |" in tables
+    assert "targets met" in summary_line(report)

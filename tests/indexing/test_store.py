@@ -1,0 +1,180 @@
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexing.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ListingNotFound,
+    Store,
+    StoreError,
+    migrate,
+)
+from multimodal.data.catalogue import Listing
+
+
+def make_listing(listing_id: str, **overrides) -> Listing:
+    fields = {
+        "id": listing_id,
+        "title": f"Item {listing_id}",
+        "description": "A fine thing",
+        "price": 10.0,
+        "location": "Leeds, West Yorkshire",
+        "category_path": ("Home & Garden", "Garden"),
+        "image_ids": (),
+    }
+    return Listing(**{**fields, **overrides})
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.jpg").write_bytes(name.encode() * 10)
+    return folder
+
+
+@pytest.fixture
+def store(tmp_path: Path, image_dir: Path):
+    with Store(tmp_path / "catalogue.sqlite", image_dir=image_dir) as store:
+        yield store
+
+
+def test_round_trip_and_reopen(tmp_path: Path, image_dir: Path) -> None:
+    listing = make_listing("x1", image_ids=("b", "a"), price=None)
+    with Store(tmp_path / "c.sqlite", image_dir=image_dir) as store:
+        fid = store.upsert_listing(listing)
+    with Store(tmp_path / "c.sqlite", image_dir=image_dir) as store:
+        assert store.get_listing("x1") == listing
+        assert store.faiss_id("x1") == fid
+        assert store.listing_id(fid) == "x1"
+        assert list(store.iter_listings()) == [listing]
+        assert store.get_listings_by_fid([fid, 999]) == {fid: listing}
+        (record,) = store.iter_records()
+        assert record.image_fids == (store.image_fid("b"), store.image_fid("a"))
+        assert store.schema_version == SCHEMA_VERSION
+        mode = store._conn.execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+
+
+def test_upsert_keeps_fid_and_photo_fids(store: Store) -> None:
+    fid = store.upsert_listing(make_listing("x1", image_ids=("a", "b")))
+    photo_a = store.image_fid("a")
+    assert store.upsert_listing(make_listing("x1", title="New", image_ids=("a", "c"))) == fid
+    assert store.get_listing("x1").title == "New"
+    assert store.image_fid("a") == photo_a
+    assert store.image_fid("b") is None
+
+
+def test_delete_is_soft_and_readding_keeps_the_fid(store: Store) -> None:
+    fid = store.upsert_listing(make_listing("x1"))
+    store.delete_listing("x1")
+    assert store.get_listing("x1") is None
+    assert store.faiss_id("x1") is None
+    assert store.count() == 0
+    with pytest.raises(ListingNotFound):
+        store.delete_listing("x1")
+    assert store.upsert_listing(make_listing("x1")) == fid
+
+
+def test_content_hash_follows_text_and_photo_bytes(store: Store, image_dir: Path) -> None:
+    store.upsert_listing(make_listing("x1", image_ids=("a",)))
+    first = next(store.iter_records()).content_hash
+    store.upsert_listing(make_listing("x1", image_ids=("a",), price=99.0))
+    assert next(store.iter_records()).content_hash == first  # price is not embedded
+    (image_dir / "a.jpg").write_bytes(b"other bytes")
+    store.upsert_listing(make_listing("x1", image_ids=("a",)))
+    assert next(store.iter_records()).content_hash != first
+
+
+def test_sync_counts_changes(store: Store) -> None:
+    listings = [make_listing(f"x{i}") for i in range(4)]
+    counts = store.sync_listings(listings)
+    assert (counts.added, counts.updated, counts.deleted, counts.unchanged) == (4, 0, 0, 0)
+    changed = [make_listing("x0", title="Changed"), *listings[1:3], make_listing("x9")]
+    counts = store.sync_listings(changed)
+    assert (counts.added, counts.updated, counts.deleted, counts.unchanged) == (1, 1, 1, 2)
+    assert {listing.id for listing in store.iter_listings()} == {"x0", "x1", "x2", "x9"}
+
+
+def test_listings_matching_filters(store: Store) -> None:
+    fids = {
+        "cheap": store.upsert_listing(make_listing("cheap", price=5.0)),
+        "dear": store.upsert_listing(
+            make_listing("dear", price=500.0, category_path=("Music", "Guitars"))
+        ),
+        "london": store.upsert_listing(make_listing("london", location="Camden, London")),
+        "gone": store.upsert_listing(make_listing("gone")),
+    }
+    store.delete_listing("gone")
+
+    def ids(**filters) -> set[str]:
+        return {store.listing_id(f) for f in store.listings_matching(**filters)}
+
+    assert ids() == {"cheap", "dear", "london"}
+    assert ids(price_max=10) == {"cheap", "london"}
+    assert ids(price_min=100, price_max=1000) == {"dear"}
+    assert ids(category_prefix="music") == {"dear"}
+    assert ids(category_prefix="Music / Guitars") == {"dear"}
+    assert ids(category_prefix="Mus") == set()  # a prefix of whole path parts only
+    assert ids(location_substring="LONDON") == {"london"}
+    assert store.listings_matching(price_min=1e9).dtype == np.int64
+    assert fids["gone"] not in store.listings_matching()
+
+
+def test_categories_tree_with_counts(store: Store) -> None:
+    store.upsert_listing(make_listing("a"))
+    store.upsert_listing(make_listing("b", category_path=("Home & Garden", "Kitchen")))
+    store.upsert_listing(make_listing("c", category_path=("Music",)))
+    tree = {c.path: c for c in store.categories()}
+    assert tree["Home & Garden"].count == 2
+    assert tree["Home & Garden"].parent is None
+    assert tree["Home & Garden / Kitchen"].parent == "Home & Garden"
+    assert tree["Home & Garden / Kitchen"].name == "Kitchen"
+    assert tree["Music"].count == 1
+
+
+def test_events(store: Store) -> None:
+    store.upsert_listing(make_listing("a"))
+    store.add_event("u1", "a", "view", ts=1.0)
+    store.add_event("u1", "a", "save", ts=2.0)
+    store.add_event("u2", "a", "click", ts=3.0)
+    assert [e.type for e in store.events_for_user("u1")] == ["save", "view"]
+    assert len(store.events_for_user("u1", limit=1)) == 1
+    assert store.events_for_user("nobody") == []
+    with pytest.raises(ValueError, match="event type"):
+        store.add_event("u1", "a", "like")
+    with pytest.raises(ListingNotFound):
+        store.add_event("u1", "missing", "view")
+
+
+def test_migrates_an_old_schema(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=1) == 1  # a file written before user events existed
+    conn.execute(
+        "INSERT INTO listings (id, title, description, price, location, category, root, "
+        "content_hash, updated_at) VALUES ('old', 'Old sofa', '', 1.0, 'York', 'Home', 'Home', "
+        "'h', 0)"
+    )
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.get_listing("old").title == "Old sofa"
+        store.add_event("u", "old", "view")
+        assert len(store.events_for_user("u")) == 1
+        applied = store._conn.execute("SELECT version FROM schema_migrations").fetchall()
+        assert [v for (v,) in applied] == [m[0] for m in MIGRATIONS]
+
+
+def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    Store(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', 0)")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store(path)
