@@ -353,6 +353,7 @@ def run_scale_bench(
     return {
         "size": config.size,
         "dim": embedder.dim,
+        "model_version": embedder.fingerprint,
         "index_kind": index.kind,
         "index_config": asdict(index_config),
         "build_seconds": round(build_s, 1),
@@ -375,3 +376,88 @@ def machine() -> dict:
         "python": platform.python_version(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+# -- command line -------------------------------------------------------------------
+
+DEFAULT_OUT = Path("reports/search_bench.json")
+
+
+def register(benchmarks) -> None:
+    parser = benchmarks.add_parser(
+        "search",
+        help="search latency (text, photo, both) and QPS over HTTP → " + str(DEFAULT_OUT),
+    )
+    parser.add_argument(
+        "--data", type=Path,
+        help="raw data folder whose workspace holds model and index "
+        "(default: MARKETPLACE_DATA, else ../shared/marketplace)",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
+    parser.add_argument(
+        "--scale", type=int, default=0, metavar="N",
+        help="also time text queries against N synthetic vectors, e.g. 1000000 (slow to build)",
+    )
+    parser.add_argument(
+        "--skip-http", action="store_true", help="only the --scale run; keep the HTTP figures"
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.set_defaults(handler=run_cli)
+
+
+def run_cli(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from multimodal.workspace import default_data_dir
+    from scripts.errors import CliError
+
+    settings = Settings(data=args.data or default_data_dir()[0])
+    if not settings.resolved_store_path.is_file():
+        raise CliError(f"no catalogue store at {settings.resolved_store_path}: reindex first")
+    report = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    report["machine"] = machine()
+    report["data"] = str(settings.data)
+    steps = (0 if args.skip_http else 6) + (5 if args.scale else 0)
+    with tqdm(total=steps, desc="search bench", unit="step") as bar:
+
+        def progress(what: str) -> None:
+            bar.set_postfix_str(what)
+            bar.update(1)
+
+        try:
+            if not args.skip_http:
+                config = HttpBenchConfig(seconds_per_level=args.seconds)
+                log_path = args.out.with_suffix(".server.log")
+                report["http"] = run_http_bench(settings, config, log_path, progress)
+            if args.scale:
+                config = ScaleBenchConfig(size=args.scale)
+                report["scale"] = run_scale_bench(settings, config, progress)
+        except RuntimeError as exc:
+            raise CliError(str(exc).splitlines()[0]) from exc
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(summary_line(report))
+    return 0
+
+
+def summary_line(report: dict) -> str:
+    parts = []
+    http = report.get("http")
+    if http:
+        lat = http["latency"]
+        qps = ", ".join(f"c{t['concurrency']} {t['qps']:.0f}" for t in http["throughput"])
+        parts.append(
+            f"text p50 {lat['text']['p50_ms']:.1f} / p99 {lat['text']['p99_ms']:.1f} ms, "
+            f"photo p50 {lat['photo']['p50_ms']:.1f} ms, "
+            f"text+photo p50 {lat['text_and_photo']['p50_ms']:.1f} ms, QPS {qps}, "
+            f"{'no' if http['zero_errors'] else 'SOME'} errors"
+        )
+    scale = report.get("scale")
+    if scale:
+        parts.append(
+            f"{scale['size']:,} vectors ({scale['index_kind']}): text p50 "
+            f"{scale['text_query']['p50_ms']:.1f} ms, recall@10 {scale['recall_at_10']:.3f}"
+        )
+    return "search bench: " + "; ".join(parts)

@@ -1,7 +1,7 @@
 """Retrieval evaluation: does search find the right listings, method by method.
 
-One run embeds the catalogue once (text vectors, photo-only vectors, cached on
-disk by content), builds in a temporary folder every index the methods need —
+One run embeds the catalogue once (text vectors and photo-only vectors, see
+``VectorSources``), builds in a temporary folder every index the methods need —
 text-only, photo-only and fused vectors, BM25, and a ``SearchService`` over
 the fused vectors for hybrid search and personalisation — and asks every
 method the same test-split questions, so the numbers sit side by side:
@@ -47,7 +47,6 @@ from api.eval_queries import (
 from api.service import Query, SearchService
 from api.settings import Settings
 from indexing.config import IndexConfig
-from indexing.embedding_cache import PHOTO, EmbeddingCache
 from indexing.index_store import IndexManifest, IndexVersion
 from indexing.lexical import LexicalIndex
 from indexing.store import Store
@@ -89,16 +88,17 @@ class Ranked:
 
 @dataclass(frozen=True)
 class VectorSources:
-    """Where vectors computed earlier can be reused from (all optional).
+    """Where the catalogue's vectors come from.
 
-    ``cache_root``: this evaluation's own text/photo vector cache; ``served_cache``:
-    the reindex's embedding cache (photo-only vectors of the same model, keyed
-    by photo digest); ``features_root``: training's feature cache, whose pooled
-    frozen-backbone photo features give the frozen baseline for free.
+    With ``features_root`` (the workspace's training feature cache) and a
+    bundle-backed embedder, the index side is computed from cached frozen-layer
+    outputs (``multimodal.cached_vectors``), and the cached pooled
+    frozen-backbone features give the frozen baseline for free. Otherwise
+    every text and photo goes through the embedder's public methods, cached
+    under ``cache_root`` by content so a second run is fast.
     """
 
     cache_root: Path | None = None
-    served_cache: Path | None = None
     features_root: Path | None = None
 
 
@@ -125,36 +125,13 @@ class EvalWorld:
         self.id_of = {r.fid: r.listing.id for r in records}
         # The photo-only indexes hold each listing's first photo, keyed by its image fid.
         self.photo_owner = {r.image_fids[0]: r.listing.id for r in records if r.image_fids}
-        cache_root = sources.cache_root or workdir / "features"
-
         ordered = [r.listing for r in records]
-        texts = _cached_rows(
-            FeatureCache(cache_root, f"eval-text-{embedder.fingerprint}"),
-            [listing.text for listing in ordered],
-            [text_key(listing.text) for listing in ordered],
-            embedder.embed_texts,
-            config.batch_size,
-            "text vectors",
+        text_matrix, self.photo_vector = _catalogue_vectors(
+            embedder, catalogue, ordered, sorted(photo_ids), sources, workdir, config.batch_size
         )
-        digest_of = {
-            i: d for r in records for i, d in zip(r.listing.image_ids, r.image_digests, strict=True)
-        }
-        self.photo_vector = _served_photos(sources.served_cache, embedder, photo_ids, digest_of)
-        todo = sorted(photo_ids - set(self.photo_vector))
-        paths = [catalogue.image_path(i) for i in todo]
-        photos = _cached_rows(
-            FeatureCache(cache_root, f"eval-photo-{embedder.fingerprint}"),
-            paths,
-            [file_key(p) for p in paths],
-            lambda batch: embedder.embed_images([_open(p) for p in batch]),
-            config.batch_size,
-            "photo vectors",
-        )
-        self.photo_vector.update(zip(todo, photos, strict=True))
         self.frozen_vector = _frozen_photos(sources.features_root, embedder, photo_ids, catalogue)
 
         fids = np.array([r.fid for r in records], dtype=np.int64)
-        text_matrix = np.stack(texts).astype(np.float32)
         first = [listing.image_ids[0] if listing.image_ids else None for listing in ordered]
         with_photo = [i for i, image_id in enumerate(first) if image_id is not None]
         photo_matrix = np.stack([self.photo_vector[first[i]] for i in with_photo])
@@ -162,15 +139,19 @@ class EvalWorld:
         fused[with_photo] = _fuse(text_matrix[with_photo], photo_matrix)
 
         photo_fids = np.array([records[i].image_fids[0] for i in with_photo], dtype=np.int64)
-        self.text_index = VectorIndex.build(fids, text_matrix, config.index)
-        self.photo_index = VectorIndex.build(photo_fids, photo_matrix, config.index)
         self.fused_index = VectorIndex.build(fids, fused, config.index)
-        self.frozen_index = None
+        self.photo_index = VectorIndex.build(photo_fids, photo_matrix, config.index)
+        # method -> (index, its id -> listing id); photo indexes are keyed by image fid
+        self.dense_indexes = {
+            TEXT_DENSE: (VectorIndex.build(fids, text_matrix, config.index), self.id_of),
+            IMAGE_DENSE: (self.photo_index, self.photo_owner),
+            FUSED_DENSE: (self.fused_index, self.id_of),
+        }
         if self.frozen_vector is not None:
-            self.frozen_index = VectorIndex.build(
-                photo_fids,
-                np.stack([self.frozen_vector[first[i]] for i in with_photo]),
-                config.index,
+            frozen = np.stack([self.frozen_vector[first[i]] for i in with_photo])
+            self.dense_indexes[FROZEN] = (
+                VectorIndex.build(photo_fids, frozen, config.index),
+                self.photo_owner,
             )
         self.lexical = LexicalIndex.build(
             (r.fid, r.listing.title, r.listing.description) for r in records
@@ -199,15 +180,11 @@ class EvalWorld:
 
     # -- methods --------------------------------------------------------------
 
-    def dense(self, index: VectorIndex, vector: np.ndarray) -> list[str]:
-        """Top-k listing ids; photo indexes are keyed by image fid, mapped to the owner."""
-        owner = (
-            self.id_of
-            if index is self.text_index or index is self.fused_index
-            else (self.photo_owner)
-        )
-        _, fids = index.search(vector, self.config.k)
-        return [owner[int(f)] for f in fids[0] if f >= 0]
+    def dense(self, method: str, vector: np.ndarray) -> list[str]:
+        """Top-k listing ids of one dense method."""
+        index, owner = self.dense_indexes[method]
+        _, ids = index.search(vector, self.config.k)
+        return [owner[int(i)] for i in ids[0] if i >= 0]
 
     def bm25(self, text: str) -> Ranked:
         started = time.perf_counter()
@@ -239,13 +216,9 @@ class EvalWorld:
         vector = np.asarray(self.embedder.embed_query(text, None), dtype=np.float32)
         embed_ms = _ms(started)
         out = {BM25: self.bm25(text)}
-        for name, index in (
-            (TEXT_DENSE, self.text_index),
-            (IMAGE_DENSE, self.photo_index),
-            (FUSED_DENSE, self.fused_index),
-        ):
+        for name in (TEXT_DENSE, IMAGE_DENSE, FUSED_DENSE):
             started = time.perf_counter()
-            out[name] = Ranked(self.dense(index, vector), embed_ms + _ms(started))
+            out[name] = Ranked(self.dense(name, vector), embed_ms + _ms(started))
         for name in (BM25, TEXT_DENSE, IMAGE_DENSE, FUSED_DENSE):
             self.timings[f"text query: {name}"].append(out[name].ms)
         out[HYBRID] = self.service_search(text)
@@ -262,7 +235,8 @@ def run_evaluation(
 ) -> dict:
     """Every task, every method, one JSON-ready report."""
     listings = list(catalogue.listings)
-    test_ids = [i for i in split.test if i in {listing.id for listing in listings}]
+    known = {listing.id for listing in listings}
+    test_ids = [i for i in split.test if i in known]
     photo_queries = other_photo_queries(listings, test_ids, config.max_queries, config.seed)
     titles = title_queries(listings, test_ids, config.max_queries, config.seed)
     names = category_name_queries(listings)
@@ -337,12 +311,12 @@ def _other_photo(world: EvalWorld, queries: Sequence[Listing], listings, progres
     duplicates = duplicate_sets(listings)
     k = world.config.k
     searches = [
-        (IMAGE_DENSE, world.photo_index, world.photo_vector.__getitem__),
-        (FUSED_DENSE, world.fused_index, world.photo_vector.__getitem__),
+        (IMAGE_DENSE, world.photo_vector),
+        (FUSED_DENSE, world.photo_vector),
     ]
-    if world.frozen_index is not None:
-        searches.append((FROZEN, world.frozen_index, world.frozen_vector.__getitem__))
-    names = [name for name, _, _ in searches] + [HYBRID]
+    if FROZEN in world.dense_indexes:
+        searches.append((FROZEN, world.frozen_vector))
+    names = [name for name, _ in searches] + [HYBRID]
     scores = {name: {"recall@1": [], f"recall@{k}": [], "mrr": []} for name in names}
     identical = 0
     for listing in tqdm(queries, desc="other-photo queries", disable=not progress):
@@ -350,8 +324,8 @@ def _other_photo(world: EvalWorld, queries: Sequence[Listing], listings, progres
         second_path = world.catalogue.image_path(second)
         identical += file_key(world.catalogue.image_path(first)) == file_key(second_path)
         targets = duplicates[listing.id]
-        for name, index, query in searches:
-            _score(scores[name], world.dense(index, query(second)), targets, k)
+        for name, vectors in searches:
+            _score(scores[name], world.dense(name, vectors[second]), targets, k)
         served = world.service_search(None, image=_open(second_path))
         _score(scores[HYBRID], served.ids, targets, k)
     return {
@@ -537,18 +511,42 @@ def _cached_rows(cache, inputs, keys, compute: Callable, batch_size: int, desc: 
     return rows
 
 
-def _served_photos(
-    path: Path | None, embedder, photo_ids: set[str], digest_of: dict[str, str]
-) -> dict[str, np.ndarray]:
-    """Photo vectors the reindex already computed with this same model."""
-    if path is None or not path.is_file():
-        return {}
-    cache = EmbeddingCache(path, embedder.fingerprint, embedder.dim)
-    try:
-        found = cache.get(PHOTO, (digest_of[i] for i in photo_ids))
-    finally:
-        cache.close()
-    return {i: found[digest_of[i]] for i in photo_ids if digest_of[i] in found}
+def _catalogue_vectors(
+    embedder,
+    catalogue: CleanCatalogue,
+    listings: Sequence[Listing],
+    photo_ids: Sequence[str],
+    sources: VectorSources,
+    workdir: Path,
+    batch_size: int,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Text vectors of ``listings`` (in order) and photo vectors of ``photo_ids``."""
+    texts = [listing.text for listing in listings]
+    if sources.features_root is not None and hasattr(embedder, "model"):
+        from multimodal.cached_vectors import photo_vectors, text_vectors
+
+        text_matrix = text_vectors(embedder, texts, sources.features_root)
+        photos = photo_vectors(embedder, catalogue, photo_ids, sources.features_root)
+        return text_matrix, dict(zip(photo_ids, photos, strict=True))
+    cache_root = sources.cache_root or workdir / "features"
+    text_rows = _cached_rows(
+        FeatureCache(cache_root, f"eval-text-{embedder.fingerprint}"),
+        texts,
+        [text_key(t) for t in texts],
+        embedder.embed_texts,
+        batch_size,
+        "text vectors",
+    )
+    paths = [catalogue.image_path(i) for i in photo_ids]
+    photos = _cached_rows(
+        FeatureCache(cache_root, f"eval-photo-{embedder.fingerprint}"),
+        paths,
+        [file_key(p) for p in paths],
+        lambda batch: embedder.embed_images([_open(p) for p in batch]),
+        batch_size,
+        "photo vectors",
+    )
+    return np.stack(text_rows).astype(np.float32), dict(zip(photo_ids, photos, strict=True))
 
 
 def _frozen_photos(

@@ -8,6 +8,7 @@ query always returns the same page.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
@@ -28,9 +29,13 @@ def reciprocal_rank_fusion(
     return fused
 
 
-def stable_order(scores: Mapping[K, float], tie_key: Callable[[K], str]) -> list[K]:
-    """Keys by descending score, ties broken by ``tie_key`` (the listing id)."""
-    return sorted(scores, key=lambda key: (-scores[key], tie_key(key)))
+def stable_order(
+    scores: Mapping[K, float], tie_key: Callable[[K], str], limit: int | None = None
+) -> list[K]:
+    """The best ``limit`` keys (all by default) by descending score, ties by ``tie_key``."""
+    decorated = ((-score, tie_key(key), key) for key, score in scores.items())
+    best = sorted(decorated) if limit is None else heapq.nsmallest(limit, decorated)
+    return [key for _, _, key in best]
 
 
 def normalise_to_top(scores: Mapping[K, float]) -> dict[K, float]:

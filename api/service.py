@@ -13,8 +13,8 @@ scores are ordered by listing id.
 
 Hot-path choices: listing rows live in memory (the store is only read at
 start-up and written through), repeated text queries hit a small LRU of
-embeddings, and the model runs one query at a time (two cores are better
-spent on one forward pass than split between many).
+embeddings, and the model runs one forward pass at a time, with concurrent
+text queries batched into one pass (``api.batching``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from api.batching import TextBatcher
 from api.errors import InputError
 from api.personalisation import (
     Interaction,
@@ -69,6 +70,11 @@ log = logging.getLogger(__name__)
 
 # How many top hits say whether a query has one clear intent.
 AMBIGUITY_HITS = 20
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "i",
+    "in", "is", "it", "its", "my", "of", "on", "or", "so", "that", "the", "this", "to", "was",
+    "with",
+})
 # A category holding at least this share of a user's history is "an interest".
 INTEREST_SHARE = 0.2
 # Listings the store holds but the index does not (written since the last
@@ -149,6 +155,7 @@ class SearchService:
         self.model_version: str = embedder.fingerprint
         self.ready = False
         self._model_lock = threading.Lock()  # one forward pass at a time
+        self._texts = TextBatcher(embedder.embed_texts, self._model_lock, settings.max_text_batch)
         self._write_lock = threading.Lock()  # one catalogue write at a time
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -161,11 +168,13 @@ class SearchService:
     @classmethod
     def open(cls, settings: Settings) -> SearchService:
         """Load model, index and store; refuse a missing or mismatched one with one line."""
+        import faiss
         import torch
 
         from multimodal.embedder import Embedder
 
         torch.set_num_threads(settings.torch_threads)
+        faiss.omp_set_num_threads(settings.faiss_threads)
         model_dir = settings.resolved_model_dir
         if not (model_dir / "manifest.json").is_file():
             raise StartupError(f"no model at {model_dir}: run `marketplace train` first")
@@ -216,6 +225,7 @@ class SearchService:
 
     def close(self) -> None:
         self.ready = False
+        self._texts.close()
         self.store.close()
 
     @property
@@ -247,14 +257,15 @@ class SearchService:
             "photo": self.settings.dense_weight,
         }
         fused = normalise_to_top(reciprocal_rank_fusion(ranked, weights, self.settings.rrf_k))
-        reasons = _reasons(ranked, fused, text is not None, query.image is not None)
+        interests: set[str] = set()
         if query.user_id and query.personalise:
-            self._personalise(live, query.user_id, fused, reasons)
-        order = _ordered(live.rows, fused)
-        page = order[query.offset : query.offset + query.k]
+            interests = self._personalise(live, query.user_id, fused)
+        page = _ordered(live.rows, fused, query.offset + query.k)[query.offset :]
+        found_by = {source: set(fids) for source, fids in ranked.items()}
+        why = Reasons(found_by, text is not None, query.image is not None, interests)
         return SearchResponse(
-            results=[_result(live.rows[fid], fused[fid], reasons[fid]) for fid in page],
-            total_candidates=len(order),
+            results=[_result(live.rows[f], fused[f], why.of(f, live.rows[f].root)) for f in page],
+            total_candidates=len(fused),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             model_version=self.model_version,
         )
@@ -271,7 +282,7 @@ class SearchService:
             for s, f in zip(scores[0], fids[0], strict=True)
             if f >= 0 and int(f) != fid and int(f) in live.rows
         }
-        page = _ordered(live.rows, hits)[:k]
+        page = _ordered(live.rows, hits, k)
         return SimilarResponse(
             listing_id=listing_id,
             results=[_result(live.rows[f], hits[f], ["similar listing"]) for f in page],
@@ -384,6 +395,8 @@ class SearchService:
         return vector
 
     def _embed_uncached(self, text: str | None, image: Image.Image | None) -> np.ndarray:
+        if image is None:
+            return self._texts.embed(text)
         with self._model_lock:
             vector = self.embedder.embed_query(text, image)
         return np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -404,7 +417,7 @@ class SearchService:
         if allowed is not None and not len(allowed):
             return []
         _, fids = self.index.listings.search(vector, depth, allowed)
-        return [int(f) for f in fids[0] if f >= 0 and int(f) in live.rows]
+        return [f for f in fids[0].tolist() if f >= 0 and f in live.rows]
 
     def _photo_hits(
         self, live: Snapshot, vector: np.ndarray, depth: int, allowed: np.ndarray | None
@@ -427,21 +440,19 @@ class SearchService:
     ) -> list[int]:
         if allowed is not None and not len(allowed):
             return []
-        _, fids = self.index.lexical.search(text, depth, allowed)
-        return [int(f) for f in fids if int(f) in live.rows]
+        _, fids = self.index.lexical.search(keywords(text), depth, allowed)
+        return [f for f in fids.tolist() if f in live.rows]
 
-    def _personalise(
-        self,
-        live: Snapshot,
-        user_id: str,
-        fused: dict[int, float],
-        reasons: dict[int, list[str]],
-    ) -> None:
-        """Tilt an ambiguous query's candidates toward the user's interests, in place."""
+    def _personalise(self, live: Snapshot, user_id: str, fused: dict[int, float]) -> set[str]:
+        """Tilt an ambiguous query's candidates toward the user's interests, in place.
+
+        Returns the root categories credited as the user's interests (none when
+        the query was clear enough to be left alone).
+        """
         profile = self.profile(user_id)
         if profile.empty or not fused:
-            return
-        top = _ordered(live.rows, fused)[:AMBIGUITY_HITS]
+            return set()
+        top = _ordered(live.rows, fused, AMBIGUITY_HITS)
         ambiguity = query_ambiguity(
             np.array([fused[f] for f in top]), [live.rows[f].root for f in top], self._n_categories
         )
@@ -449,14 +460,13 @@ class SearchService:
             ambiguity, self.settings.ambiguity_threshold, self.settings.personal_weight_max
         )
         if weight == 0:
-            return
+            return set()
         fids = list(fused)
         roots = [live.rows[f].root for f in fids]
         bonus = personal_scores(profile, self._profile_similarity(profile, fids), roots)
-        for fid, root, extra in zip(fids, roots, bonus, strict=True):
-            fused[fid] += weight * float(extra)
-            if profile.affinities.get(root, 0.0) >= INTEREST_SHARE:
-                reasons[fid].append(f"your interest in {root}")
+        for fid, extra in zip(fids, bonus.tolist(), strict=True):
+            fused[fid] += weight * extra
+        return {root for root, share in profile.affinities.items() if share >= INTEREST_SHARE}
 
     def _profile_similarity(self, profile: UserProfile, fids: list[int]) -> np.ndarray:
         """Cosine of the profile to each candidate, from one filtered FAISS search."""
@@ -508,9 +518,21 @@ class SearchService:
         )
 
 
-def _ordered(rows: dict[int, Listing], scores: dict[int, float]) -> list[int]:
-    """Descending score, ties by listing id (the contract's stable order)."""
-    return stable_order(scores, lambda fid: rows[fid].id)
+def keywords(text: str) -> str:
+    """The query's words minus English stopwords, for the BM25 leg.
+
+    BM25 gives "for" or "with" almost no weight, but OR-ed into the match they
+    make it score nearly every listing; dropping them keeps a keyword search
+    to the words that carry it (all of them, if that is all there is).
+    """
+    words = text.split()
+    kept = [w for w in words if w.lower().strip(".,!?;:'\"") not in STOPWORDS]
+    return " ".join(kept or words)
+
+
+def _ordered(rows: dict[int, Listing], scores: dict[int, float], limit: int) -> list[int]:
+    """The best ``limit`` by descending score, ties by listing id (the contract's stable order)."""
+    return stable_order(scores, lambda fid: rows[fid].id, limit)
 
 
 def _result(listing: Listing, score: float, reasons: list[str]) -> SearchResult:
@@ -526,21 +548,25 @@ def _result(listing: Listing, score: float, reasons: list[str]) -> SearchResult:
     )
 
 
-def _reasons(
-    ranked: dict[str, list[int]], fused: dict[int, float], has_text: bool, has_image: bool
-) -> dict[int, list[str]]:
-    """Why each candidate is there: which of the ranked lists found it."""
-    if has_text and has_image:
-        dense = "text and photo match"
-    else:
-        dense = "photo match" if has_image else "text match"
-    labels = {"dense": dense, "lexical": "keyword match", "photo": "similar photo"}
-    reasons: dict[int, list[str]] = {fid: [] for fid in fused}
-    for source, fids in ranked.items():
-        for fid in fids:
-            if labels[source] not in reasons[fid]:
-                reasons[fid].append(labels[source])
-    return reasons
+@dataclass(frozen=True)
+class Reasons:
+    """Why a result ranked: which searches found it, and the user's interests it matches."""
+
+    found_by: dict[str, set[int]]  # search -> the fids it found
+    has_text: bool
+    has_image: bool
+    interests: set[str]
+
+    def of(self, fid: int, root: str) -> list[str]:
+        if self.has_text and self.has_image:
+            dense = "text and photo match"
+        else:
+            dense = "photo match" if self.has_image else "text match"
+        labels = {"dense": dense, "lexical": "keyword match", "photo": "similar photo"}
+        found = [labels[source] for source, fids in self.found_by.items() if fid in fids]
+        if root in self.interests:
+            found.append(f"your interest in {root}")
+        return found
 
 
 def _to_listing(listing_id: str, body: ListingIn) -> Listing:

@@ -54,7 +54,12 @@ class Settings(BaseSettings):
     # Serving.
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    torch_threads: int = Field(2, ge=1)
+    # One thread: a short query gains little from two, and an OpenMP team spins
+    # badly when the cores are shared; concurrency comes from batching instead.
+    torch_threads: int = Field(1, ge=1)
+    max_text_batch: int = Field(32, ge=1)
+    # One query scans a few thousand vectors: an OpenMP team costs more than it saves.
+    faiss_threads: int = Field(1, ge=1)
 
     # Input caps (enforced by ``api.limits`` and ``api.image_input``): a request
     # over one is refused with a 4xx before any expensive work starts.

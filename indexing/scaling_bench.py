@@ -324,10 +324,11 @@ def run_scaling(
 
 
 def write_scaling_report(report: dict[str, object], reports_dir: Path) -> list[Path]:
-    """``scaling_bench.json`` plus its two plots; returns the paths written."""
+    """``scaling_bench.json``, its table (``.md``) and two plots; returns JSON and plot paths."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     json_path = reports_dir / "scaling_bench.json"
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (reports_dir / "scaling_bench.md").write_text(markdown_table(report), encoding="utf-8")
     return [
         json_path,
         plot_latency_vs_size(report, reports_dir / "scaling_latency_vs_size.png"),
@@ -348,3 +349,34 @@ def summary_line(report: dict[str, object]) -> str:
         + ", ".join(parts)
         + f"; exact = {largest['exact_over_bound']:.2f}x the bandwidth bound"
     )
+
+
+def markdown_table(report: dict[str, object]) -> str:
+    """The README's table: one row per size and index kind, at the chosen setting."""
+    lines = [
+        "| vectors | index | setting | recall@10 | p50 ms | p95 ms | build s |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for size in report["sizes"]:
+        for kind in ("exact", "ivf", "hnsw"):
+            point = size["chosen"][kind]
+            lines.append(
+                f"| {size['size']:,} | {kind} | {point['param'] or '–'} "
+                f"| {point['recall_at_k']:.3f} | {point['p50_ms']:.3f} | {point['p95_ms']:.3f} "
+                f"| {size['build_seconds'][kind]:.1f} |"
+            )
+    bandwidth = report["bandwidth"]["moved_bytes_per_s"] / 1e9
+    lines += [
+        "",
+        f"Copy bandwidth (numpy, read + write): {bandwidth:.1f} GB/s.",
+        "",
+        "| vectors | bytes scanned | bound ms | exact p50 ms | exact / bound |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for size in report["sizes"]:
+        lines.append(
+            f"| {size['size']:,} | {size['exact_bytes_scanned'] / 1e6:.0f} MB "
+            f"| {size['exact_bound_ms']:.3f} | {size['chosen']['exact']['p50_ms']:.3f} "
+            f"| {size['exact_over_bound']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -7,14 +7,15 @@ backbone fingerprint and the layer the output comes from, and the key is the
 SHA-1 of the text or of the photo file's bytes. A changed photo or a different
 backbone simply misses the cache; nothing is ever stale.
 
-Items are written in append-only chunk files (``chunk-00000.npz`` ...) as the
-work proceeds, so an interrupted extraction resumes where it stopped.
+Items are written in append-only chunk files (``chunk-<time>-<pid>.npz``) as
+the work proceeds, so an interrupted extraction resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -84,20 +85,21 @@ class FeatureCache:
         if not items:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        n = len(list(self.dir.glob("chunk-*.npz")))
+        # Unique names, so two processes may fill one cache at once without clashing.
+        name = f"chunk-{time.time_ns():020d}-{os.getpid()}"
         keys = list(items)
         arrays = [np.asarray(items[k]) for k in keys]
         ndim = {a.ndim for a in arrays}
         if len(ndim) != 1:
             raise ValueError("all items of one chunk must have the same number of dimensions")
-        tmp = self.dir / f"chunk-{n:05d}.tmp.npz"
+        tmp = self.dir / f"tmp-{name}.npz"  # not matched by the chunk-*.npz glob
         np.savez(
             tmp,
             keys=np.array(keys),
             shapes=np.array([a.shape for a in arrays], dtype=np.int64).reshape(len(arrays), -1),
             flat=np.concatenate([a.reshape(-1) for a in arrays]),
         )
-        tmp.replace(self.dir / f"chunk-{n:05d}.npz")
+        tmp.replace(self.dir / f"{name}.npz")
         self._load().update(zip(keys, arrays, strict=True))
 
 
@@ -137,6 +139,14 @@ def cached_compute(
     return cache.get(keys), len(todo)
 
 
+def text_trunk_namespace(encoder) -> str:
+    return f"text-{encoder.fingerprint}-trunk{encoder.split}"
+
+
+def image_trunk_namespace(encoder) -> str:
+    return f"image-{encoder.trunk_fingerprint}"
+
+
 def text_trunk_states(encoder, texts: Sequence[str], root: Path) -> tuple[list[np.ndarray], int]:
     """Token states (float16, padding dropped) of ``encoder``'s frozen layers for each text,
     and how many texts were not cached yet.
@@ -146,7 +156,7 @@ def text_trunk_states(encoder, texts: Sequence[str], root: Path) -> tuple[list[n
     """
     import torch
 
-    cache = FeatureCache(root, f"text-{encoder.fingerprint}-trunk{encoder.split}")
+    cache = FeatureCache(root, text_trunk_namespace(encoder))
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     sorted_texts = [texts[i] for i in order]
 
@@ -185,7 +195,7 @@ def image_trunk_maps(
     import torch
     from PIL import Image
 
-    cache = FeatureCache(root, f"image-{encoder.trunk_fingerprint}")
+    cache = FeatureCache(root, image_trunk_namespace(encoder))
 
     def compute(batch: list[object]) -> list[np.ndarray]:
         pixels = []

@@ -318,8 +318,8 @@ def _run_stage(
             logger.scalars(f"{name}/loss", {k: float(v.detach()) for k, v in losses.items()})
             logger.scalars(f"{name}/lr", {"head": optimiser.param_groups[0]["lr"]})
             for key, value in losses.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
-            bar.set_postfix(loss=f"{float(losses['total']):.3f}")
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+            bar.set_postfix(loss=f"{float(losses['total'].detach()):.3f}")
         acc = validate()
         score = selection_score(acc)
         row = {
@@ -523,7 +523,7 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     started = time.perf_counter()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    listings = [listing for listing in catalogue.listings if listing.root]
+    listings = list(catalogue.listings)
     split = load_or_make_split(ws.split_file, listings)
     labels = LabelEncoder.fit(listing.root for listing in listings)
     by_id = catalogue.by_id()

@@ -12,11 +12,18 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARK_MODULES = ("indexing.bench", "scripts.bench_suite")
+BENCHMARK_MODULES = (
+    "indexing.bench",
+    "scripts.bench_suite",
+    "api.bench",
+    "api.reliability_bench",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="run a benchmark, write reports/<name>.json")
+    parser = subparsers.add_parser(
+        "bench", help="run a benchmark (all of them if none is named), write reports/<name>.json"
+    )
     benchmarks = parser.add_subparsers(dest="benchmark", required=False, metavar="BENCHMARK")
     for name in BENCHMARK_MODULES:
         importlib.import_module(name).register(benchmarks)

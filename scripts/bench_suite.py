@@ -38,6 +38,9 @@ def register(benchmarks: argparse._SubParsersAction) -> None:
         "--build-threads", type=int, default=2, help="FAISS threads while building"
     )
     scaling.add_argument("--seed", type=int, default=0)
+    scaling.add_argument(
+        "--bandwidth-mib", type=int, default=512, help="buffer copied to measure memory bandwidth"
+    )
     scaling.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS)
     scaling.set_defaults(handler=run_scaling_command)
 
@@ -84,6 +87,7 @@ def run_scaling_command(args: argparse.Namespace) -> int:
         search_threads=_positive("search-threads", args.search_threads),
         build_threads=_positive("build-threads", args.build_threads),
         seed=args.seed,
+        bandwidth_bytes=_positive("bandwidth-mib", args.bandwidth_mib) * 2**20,
     )
     report = run_scaling(config, progress=lambda msg: print(f"scaling: {msg}", file=sys.stderr))
     paths = write_scaling_report(report, args.reports_dir)

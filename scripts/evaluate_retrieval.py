@@ -1,13 +1,14 @@
 """``marketplace evaluate retrieval``: every search method on the test split, one run.
 
 Called by ``scripts/evaluate.py`` for its ``retrieval`` mode. Writes
-``reports/retrieval.json`` and its plots; the serving index is only read (for
-photo vectors the reindex already computed), never written.
+``reports/retrieval.json`` and its plots; the evaluation builds its own
+indexes in a temporary folder and never touches the serving index.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -38,18 +39,21 @@ def run(args: argparse.Namespace) -> int:
 
     from api.eval_report import markdown_tables, summary_line, write_retrieval_report
     from api.evaluation import EvalConfig, VectorSources, run_evaluation
-    from indexing.reindex.runner import CACHE_FILE
     from indexing.scaling_bench import machine_info
     from multimodal.bundle import BundleError
     from multimodal.data.catalogue import load_clean_catalogue
     from multimodal.data.splits import Split, load_or_make_split
     from multimodal.embedder import Embedder
-    from multimodal.workspace import Workspace, default_data_dir
+    from multimodal.workspace import Workspace
+    from scripts.data import resolve_data_dir
 
     if args.max_queries is not None and args.max_queries < 1:
         raise CliError(f"--max-queries must be at least 1, not {args.max_queries}")
-    workspace = Workspace.for_data(args.data or default_data_dir()[0])
-    torch.set_num_threads(2)
+    threads = getattr(args, "threads", 2)
+    if threads < 1:
+        raise CliError(f"--threads must be at least 1, not {threads}")
+    workspace = Workspace.for_data(resolve_data_dir(args.data))
+    torch.set_num_threads(threads)
     try:
         catalogue = load_clean_catalogue(workspace.clean_dir)
         embedder = Embedder.load(workspace.model_dir)
@@ -65,11 +69,7 @@ def run(args: argparse.Namespace) -> int:
         split,
         embedder,
         EvalConfig(seed=args.seed, max_queries=args.max_queries),
-        VectorSources(
-            cache_root=workspace.features_dir,
-            served_cache=workspace.index_dir / CACHE_FILE,
-            features_root=workspace.features_dir,
-        ),
+        VectorSources(features_root=workspace.features_dir),
         progress=sys.stderr.isatty(),
     )
     report["machine_at_start"] = machine
@@ -77,5 +77,10 @@ def run(args: argparse.Namespace) -> int:
     report["seconds"] = round(time.time() - started, 1)
     paths = write_retrieval_report(report, args.reports_dir)
     (args.reports_dir / "retrieval.md").write_text(markdown_tables(report), encoding="utf-8")
-    print(summary_line(report) + f" ({report['seconds']:.0f} s) -> {paths[0]}")
+    if getattr(args, "json", False):
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    print(
+        summary_line(report) + f" ({report['seconds']:.0f} s) -> {paths[0]}",
+        file=sys.stderr if getattr(args, "json", False) else sys.stdout,
+    )
     return 0

@@ -55,13 +55,11 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValidationError as exc:
         raise CliError("; ".join(error["msg"] for error in exc.errors())) from None
+    if args.image is not None and not args.image.is_file():
+        raise CliError(f"no such photo: {args.image}")
     service = load_service(settings)
     try:
-        image = None
-        if args.image is not None:
-            if not args.image.is_file():
-                raise CliError(f"no such photo: {args.image}")
-            image = decode_image(args.image.read_bytes(), settings)
+        image = None if args.image is None else decode_image(args.image.read_bytes(), settings)
         response = service.search(Query.from_request(request, image))
     except InputError as exc:
         raise CliError(exc.message) from None
@@ -91,7 +89,7 @@ def format_table(response) -> str:
         )
         for rank, r in enumerate(response.results, start=1)
     ]
-    caps = (3, 6, 9, 22, 22, max(20, width - 110), 40)
+    caps = (3, 6, 9, 22, 22, max(30, width - 108), 40)
     lines = []
     for row in (header, *rows):
         cells = [_fit(cell, cap) for cell, cap in zip(row, caps, strict=True)]

@@ -12,6 +12,7 @@ live listings, and the next reindex must complete.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -78,21 +79,23 @@ class FaultWorkspace:
         return done
 
 
-def subset_workspace(source: Workspace, home: Path, n_listings: int) -> FaultWorkspace:
-    """A scratch workspace with the first ``n_listings`` of ``source``, sharing its model.
+def subset_workspace(
+    clean_dir: Path, model_dir: Path, home: Path, n_listings: int
+) -> FaultWorkspace:
+    """A scratch workspace with the first ``n_listings`` of a cleaned catalogue and its model.
 
     Faults are injected on this copy, never on the dataset's own workspace, and
     a small catalogue keeps each full reindex to seconds. The photos and the
     model are symlinked: the faults under test never write to either.
     """
-    ws = FaultWorkspace(data_dir=home / f"{source.root.name}-subset", home=home)
+    ws = FaultWorkspace(data_dir=home / "subset-data", home=home)
     ws.data_dir.mkdir(parents=True, exist_ok=True)
     target = ws.workspace
     target.clean_dir.mkdir(parents=True, exist_ok=True)
-    listings = load_clean_catalogue(source.clean_dir).listings[:n_listings]
+    listings = load_clean_catalogue(clean_dir).listings[:n_listings]
     write_listings(target.clean_dir / LISTINGS_FILE, listings)
-    _link(target.clean_dir / IMAGES_DIR, source.clean_dir / IMAGES_DIR)
-    _link(target.model_dir, source.model_dir)
+    _link(target.clean_dir / IMAGES_DIR, clean_dir / IMAGES_DIR)
+    _link(target.model_dir, model_dir)
     return ws
 
 
@@ -265,3 +268,56 @@ def serve_refusal(
     except subprocess.TimeoutExpired:
         returncode, message = None, f"still running after {timeout_s} s"
     return RefusalOutcome(case, returncode, message, round(time.perf_counter() - started, 2))
+
+
+@dataclass(frozen=True)
+class KillCampaign:
+    """Several SIGKILLed reindexes in a row, then one that must complete."""
+
+    full_reindex_s: float  # an uninterrupted full run, which the random delays scale to
+    kills: list[KillOutcome]
+    next_version_before: int
+    next_version_after: int
+    next_count: int
+    store_count: int
+    staging_left: int
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(kill.ok for kill in self.kills)
+            and self.next_version_after > self.next_version_before
+            and self.next_count == self.store_count
+            and self.staging_left == 0
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "kills": [kill.as_dict() for kill in self.kills],
+            "ok": self.ok,
+        }
+
+
+def kill_campaign(ws: FaultWorkspace, random_kills: int, seed: int) -> KillCampaign:
+    """Time a full reindex, kill ``random_kills`` runs at random points of it plus one
+    the moment it starts writing files, then check that the next full run completes."""
+    started = time.perf_counter()
+    ws.reindex(full=True)
+    duration = time.perf_counter() - started
+    rng = random.Random(seed)
+    delays = sorted(rng.uniform(0.15, 0.95) * duration for _ in range(random_kills))
+    kills = [kill_reindex(ws, after_s=delay) for delay in delays]
+    kills.append(kill_reindex(ws, at_staging=True))
+    before = index_state(ws)
+    ws.reindex(full=True)
+    after = index_state(ws)
+    return KillCampaign(
+        full_reindex_s=round(duration, 2),
+        kills=kills,
+        next_version_before=before.version,
+        next_version_after=after.version,
+        next_count=after.count,
+        store_count=store_state(ws)[1],
+        staging_left=len(list(ws.workspace.index_dir.glob(".staging-*"))),
+    )

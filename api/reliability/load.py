@@ -9,14 +9,19 @@ growth beyond a few percent under a steady load is a leak.
 
 from __future__ import annotations
 
+import base64
+import random
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+
+from multimodal.data.catalogue import Listing
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,44 @@ class LoadResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def request_mix(
+    listings: Sequence[Listing], image_dir: Path, *, n_texts: int = 400, seed: int = 0
+) -> list[RequestSpec]:
+    """What a busy front page sends: mostly text searches, some filtered or paged,
+    some photo searches, listing pages and "similar" strips, shuffled.
+
+    Queries are a few words of real titles, varied enough that the service's
+    query-embedding cache does not turn the run into a cache benchmark.
+    """
+    rng = random.Random(seed)
+    with_photos = [listing for listing in listings if listing.image_ids]
+    specs: list[RequestSpec] = []
+    for _ in range(n_texts):
+        words = rng.choice(listings).title.split()
+        start = rng.randrange(max(1, len(words) - 2))
+        text = " ".join(words[start : start + rng.randint(1, 3)]) or "chair"
+        body: dict[str, Any] = {"text": text, "k": 20}
+        roll = rng.random()
+        if roll < 0.15:
+            body["filters"] = {"price_max": float(rng.choice([20, 50, 100, 500]))}
+        elif roll < 0.25:
+            body["filters"] = {"category": rng.choice(listings).root}
+        elif roll < 0.35:
+            body["offset"] = 20
+        specs.append(RequestSpec("text search", "POST", "/search", {"json": body}))
+    for listing in rng.sample(with_photos, min(len(with_photos), max(1, n_texts // 20))):
+        photo = (image_dir / f"{listing.image_ids[0]}.jpg").read_bytes()
+        body = {"image": base64.b64encode(photo).decode(), "k": 20}
+        specs.append(RequestSpec("photo search", "POST", "/search", {"json": body}))
+    for listing in rng.sample(list(listings), min(len(listings), max(1, n_texts // 10))):
+        specs.append(RequestSpec("listing", "GET", f"/listings/{listing.id}", {}))
+        specs.append(
+            RequestSpec("similar", "GET", f"/listings/{listing.id}/similar", {"params": {"k": 10}})
+        )
+    rng.shuffle(specs)
+    return specs
 
 
 def rss_bytes(pid: int) -> int | None:

@@ -74,7 +74,7 @@ const gbp = new Intl.NumberFormat("en-GB", {
 
 function formatPrice(price) {
   if (price === null || price === undefined || Number.isNaN(Number(price))) return "Price on request";
-  return gbp.format(Number(price));
+  return Number(price) === 0 ? "Free" : gbp.format(Number(price));
 }
 
 function categoryText(category) {
@@ -230,8 +230,13 @@ function onUserChange() {
     }
     user = typed;
     const token = (window.prompt(
-      `Token for ${user} (from \`marketplace user-token ${user}\`), needed to record clicks and saves:`,
-    ) || "").trim() || null;
+      `Token for ${user} (an operator issues it with \`marketplace user-token ${user}\`):`,
+    ) || "").trim();
+    if (!token) {
+      els.user.value = state.user;
+      toast("Browsing as someone needs their token.", "error");
+      return;
+    }
     state.tokens.set(user, token);
     rememberLocalUser(user, token);
   }
@@ -242,13 +247,26 @@ function onUserChange() {
 
 // ---------------------------------------------------------------- events
 
+/** The selected user's token header: their events and personal ranking need it. */
+function userHeaders() {
+  const token = state.user ? state.tokens.get(state.user) : null;
+  return token ? { "X-User-Token": token } : {};
+}
+
+function canActAsUser() {
+  return Boolean(state.user && state.tokens.get(state.user));
+}
+
 async function recordEvent(listingId, type) {
   if (!state.user) return false;
+  if (!canActAsUser()) {
+    toast(`No token for ${state.user}: this server does not record their ${type}s.`, "error");
+    return false;
+  }
   try {
-    const token = state.tokens.get(state.user);
     await api(`/users/${encodeURIComponent(state.user)}/events`, {
       method: "POST",
-      headers: { "Content-Type": "application/json", ...(token ? { "X-User-Token": token } : {}) },
+      headers: { "Content-Type": "application/json", ...userHeaders() },
       body: JSON.stringify({ listing_id: String(listingId), type }),
     });
     state.historyChanged = true;
@@ -442,7 +460,7 @@ function buildBody(offset) {
     offset,
     filters: readFilters(),
     user_id: state.user || null,
-    personalise: Boolean(state.user) && els.personalise.checked,
+    personalise: canActAsUser() && els.personalise.checked,
   };
 }
 
@@ -489,7 +507,7 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
   try {
     payload = await api("/search", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...userHeaders() },
       body: JSON.stringify(body),
       signal: controller.signal,
     });
@@ -548,6 +566,7 @@ function describe(payload, shown, roundTrip, body) {
   const parts = [`${shown.toLocaleString("en-GB")} ${shown === 1 ? "listing" : "listings"}`];
   parts.push(`${took < 10 ? took.toFixed(1) : Math.round(took)} ms`);
   if (body.personalise && body.user_id) parts.push(`personalised for ${body.user_id}`);
+  else if (body.user_id && !canActAsUser()) parts.push(`not personalised (no token for ${body.user_id})`);
   return parts.join(" · ");
 }
 

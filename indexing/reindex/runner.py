@@ -189,10 +189,10 @@ def _from_cache(
     cache: EmbeddingCache, records: list[Record], image_dir: Path, config: ReindexConfig
 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], list[Item]]:
     """Vectors already known (none with ``full``) and the items still to embed."""
-    if config.full:
-        return {}, {}, [to_item(r, image_dir) for r in records]
-    by_hash = cache.get(LISTING, (r.content_hash for r in records))
-    by_digest = cache.get(PHOTO, (d for r in records for d in r.image_digests))
+    by_hash, by_digest = {}, {}
+    if not config.full:
+        by_hash = cache.get(LISTING, (r.content_hash for r in records))
+        by_digest = cache.get(PHOTO, (d for r in records for d in r.image_digests))
     vectors: dict[int, np.ndarray] = {}
     photo_vectors: dict[int, np.ndarray] = {}
     todo = []
@@ -203,6 +203,8 @@ def _from_cache(
                 photo_vectors[image_fid] = by_digest[digest]
         else:
             todo.append(to_item(record, image_dir))
+    # Batches of similar length pad less: a batch is as slow as its longest text.
+    todo.sort(key=lambda item: len(item.text))
     return vectors, photo_vectors, todo
 
 

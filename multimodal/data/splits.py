@@ -146,9 +146,7 @@ def _group_root(group: list[Listing]) -> str:
     return min(counts, key=lambda root: (-counts[root], root))
 
 
-def _finish(
-    assigned: dict[str, str], listings: Sequence[Listing], seed: int, fractions
-) -> Split:
+def _finish(assigned: dict[str, str], listings: Sequence[Listing], seed: int, fractions) -> Split:
     """Build the Split (ids sorted, counts and duplicate figures) from an assignment."""
     groups = [g for g in _groups(listings) if len(g) > 1]
     counts: dict[str, dict[str, int]] = {name: {} for name in SPLIT_NAMES}

@@ -42,67 +42,156 @@ class _Root:
 ROOTS: tuple[_Root, ...] = (
     _Root(
         "Home & Garden",
-        ("Garden & Patio", "Dining, Living Room Furniture / Sofas, Armchairs & Suites",
-         "Other Household Goods"),
+        (
+            "Garden & Patio",
+            "Dining, Living Room Furniture / Sofas, Armchairs & Suites",
+            "Other Household Goods",
+        ),
         ("sofa", "coffee table", "lamp", "mirror", "dining chairs", "rug", "planter", "stand"),
-        ("Perfect for the garden or patio.", "Solid wood, no scratches.",
-         "Fits any living room.", "Matching cushions included."),
-        "table", 0.08, (5, 600),
+        (
+            "Perfect for the garden or patio.",
+            "Solid wood, no scratches.",
+            "Fits any living room.",
+            "Matching cushions included.",
+        ),
+        "table",
+        0.08,
+        (5, 600),
     ),
     _Root(
         "Computers & Software",
         ("Laptops", "Monitors & Projectors", "Computer Accessories"),
-        ("laptop", "monitor", "keyboard", "wireless mouse", "printer", "graphics card",
-         "speaker", "ssd drive"),
-        ("Fast processor and plenty of memory.", "Windows installed and activated.",
-         "Full HD screen, no dead pixels.", "Charger included."),
-        "screen", 0.58, (10, 1500),
+        (
+            "laptop",
+            "monitor",
+            "keyboard",
+            "wireless mouse",
+            "printer",
+            "graphics card",
+            "speaker",
+            "ssd drive",
+        ),
+        (
+            "Fast processor and plenty of memory.",
+            "Windows installed and activated.",
+            "Full HD screen, no dead pixels.",
+            "Charger included.",
+        ),
+        "screen",
+        0.58,
+        (10, 1500),
     ),
     _Root(
         "Phones, Mobile Phones & Telecoms",
         ("Mobile Phones", "Mobile Phone Accessories", "Home Phones & Answering Machines"),
         ("iphone", "samsung galaxy", "phone case", "charger", "smart watch", "sim free phone"),
-        ("Unlocked to all networks.", "Battery health is great.",
-         "Screen protector fitted from day one.", "Comes with original box."),
-        "phone", 0.75, (5, 900),
+        (
+            "Unlocked to all networks.",
+            "Battery health is great.",
+            "Screen protector fitted from day one.",
+            "Comes with original box.",
+        ),
+        "phone",
+        0.75,
+        (5, 900),
     ),
     _Root(
         "Clothes, Footwear & Accessories",
         ("Women's Clothing", "Men's Shoes", "Bags & Handbags"),
         ("jacket", "trainers", "dress", "handbag", "leather boots", "jeans", "scarf", "bag"),
-        ("Worn once, like new.", "Size 10, true to size.", "Genuine leather.",
-         "From a smoke free home, freshly washed."),
-        "shirt", 0.97, (3, 250),
+        (
+            "Worn once, like new.",
+            "Size 10, true to size.",
+            "Genuine leather.",
+            "From a smoke free home, freshly washed.",
+        ),
+        "shirt",
+        0.97,
+        (3, 250),
     ),
     _Root(
         "Sports, Leisure & Travel",
         ("Bicycles", "Fitness & Gym Equipment", "Camping & Hiking"),
-        ("mountain bike", "football", "tennis racket", "dumbbells", "tent", "golf clubs",
-         "suitcase", "bag"),
-        ("Great for training at home.", "Tyres recently replaced.",
-         "Used on one camping trip only.", "Ideal for beginners."),
-        "ball", 0.33, (5, 800),
+        (
+            "mountain bike",
+            "football",
+            "tennis racket",
+            "dumbbells",
+            "tent",
+            "golf clubs",
+            "suitcase",
+            "bag",
+        ),
+        (
+            "Great for training at home.",
+            "Tyres recently replaced.",
+            "Used on one camping trip only.",
+            "Ideal for beginners.",
+        ),
+        "ball",
+        0.33,
+        (5, 800),
     ),
     _Root(
         "Music, Films, Books & Games",
         ("Music & Instruments", "Books, Comics & Magazines", "Films & TV"),
-        ("acoustic guitar", "vinyl records", "dvd box set", "novel", "board game",
-         "keyboard", "speaker", "stand"),
-        ("All discs play perfectly.", "Complete with every piece.",
-         "A classic, read once.", "Strings replaced last month."),
-        "disc", 0.16, (2, 400),
+        (
+            "acoustic guitar",
+            "vinyl records",
+            "dvd box set",
+            "novel",
+            "board game",
+            "keyboard",
+            "speaker",
+            "stand",
+        ),
+        (
+            "All discs play perfectly.",
+            "Complete with every piece.",
+            "A classic, read once.",
+            "Strings replaced last month.",
+        ),
+        "disc",
+        0.16,
+        (2, 400),
     ),
 )
 
-_ADJECTIVES = ("brand new", "used", "vintage", "black", "white", "large", "small", "grey",
-               "boxed", "excellent condition")
-_GENERIC = ("Collection only.", "Cash on collection.", "No offers please.",
-            "Can deliver locally for a small fee.", "Message me for more photos.",
-            "Selling as no longer needed.", "Quick sale wanted.")
-_PLACES = ("Leeds, West Yorkshire", "Croydon, London", "Bristol, Somerset", "Bath, Somerset",
-           "Reading, Berkshire", "Inverness, Highland", "Cardiff, South Glamorgan",
-           "Norwich, Norfolk", "Salford, Manchester", "Exeter, Devon", "York, North Yorkshire",
-           "Lincoln, Lincolnshire")
+_ADJECTIVES = (
+    "brand new",
+    "used",
+    "vintage",
+    "black",
+    "white",
+    "large",
+    "small",
+    "grey",
+    "boxed",
+    "excellent condition",
+)
+_GENERIC = (
+    "Collection only.",
+    "Cash on collection.",
+    "No offers please.",
+    "Can deliver locally for a small fee.",
+    "Message me for more photos.",
+    "Selling as no longer needed.",
+    "Quick sale wanted.",
+)
+_PLACES = (
+    "Leeds, West Yorkshire",
+    "Croydon, London",
+    "Bristol, Somerset",
+    "Bath, Somerset",
+    "Reading, Berkshire",
+    "Inverness, Highland",
+    "Cardiff, South Glamorgan",
+    "Norwich, Norfolk",
+    "Salford, Manchester",
+    "Exeter, Devon",
+    "York, North Yorkshire",
+    "Lincoln, Lincolnshire",
+)
 _CANVASES = ((256, 256), (256, 256), (256, 256), (320, 240), (240, 320), (300, 300))
 
 
@@ -138,8 +227,11 @@ def _look(rng: random.Random, root: _Root, sub: int) -> _Look:
         aspect=rng.uniform(0.75, 1.3),
         size=rng.uniform(0.45, 0.7),
         spots=tuple(
-            (rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3),
-             _colour(rng.random(), rng.uniform(0.2, 1), rng.uniform(0.2, 1)))
+            (
+                rng.uniform(-0.3, 0.3),
+                rng.uniform(-0.3, 0.3),
+                _colour(rng.random(), rng.uniform(0.2, 1), rng.uniform(0.2, 1)),
+            )
             for _ in range(3)
         ),
     )
@@ -148,22 +240,64 @@ def _look(rng: random.Random, root: _Root, sub: int) -> _Look:
 def _outline(shape: str) -> list[tuple[float, float]]:
     """The shape as a polygon in a unit box centred on 0 (x right, y down)."""
     if shape in ("ball", "disc"):
-        return [(0.5 * math.cos(a), 0.5 * math.sin(a))
-                for a in (2 * math.pi * k / 36 for k in range(36))]
+        return [
+            (0.5 * math.cos(a), 0.5 * math.sin(a))
+            for a in (2 * math.pi * k / 36 for k in range(36))
+        ]
     if shape == "table":
-        return [(-0.5, -0.2), (0.5, -0.2), (0.5, -0.05), (0.4, -0.05), (0.4, 0.4),
-                (0.3, 0.4), (0.3, -0.05), (-0.3, -0.05), (-0.3, 0.4), (-0.4, 0.4),
-                (-0.4, -0.05), (-0.5, -0.05)]
+        return [
+            (-0.5, -0.2),
+            (0.5, -0.2),
+            (0.5, -0.05),
+            (0.4, -0.05),
+            (0.4, 0.4),
+            (0.3, 0.4),
+            (0.3, -0.05),
+            (-0.3, -0.05),
+            (-0.3, 0.4),
+            (-0.4, 0.4),
+            (-0.4, -0.05),
+            (-0.5, -0.05),
+        ]
     if shape == "screen":
-        return [(-0.5, -0.35), (0.5, -0.35), (0.5, 0.25), (0.08, 0.25), (0.08, 0.4),
-                (0.2, 0.45), (-0.2, 0.45), (-0.08, 0.4), (-0.08, 0.25), (-0.5, 0.25)]
+        return [
+            (-0.5, -0.35),
+            (0.5, -0.35),
+            (0.5, 0.25),
+            (0.08, 0.25),
+            (0.08, 0.4),
+            (0.2, 0.45),
+            (-0.2, 0.45),
+            (-0.08, 0.4),
+            (-0.08, 0.25),
+            (-0.5, 0.25),
+        ]
     if shape == "phone":
-        return [(-0.25, -0.5), (0.25, -0.5), (0.3, -0.45), (0.3, 0.45), (0.25, 0.5),
-                (-0.25, 0.5), (-0.3, 0.45), (-0.3, -0.45)]
+        return [
+            (-0.25, -0.5),
+            (0.25, -0.5),
+            (0.3, -0.45),
+            (0.3, 0.45),
+            (0.25, 0.5),
+            (-0.25, 0.5),
+            (-0.3, 0.45),
+            (-0.3, -0.45),
+        ]
     if shape == "shirt":
-        return [(-0.2, -0.45), (-0.05, -0.38), (0.05, -0.38), (0.2, -0.45), (0.5, -0.2),
-                (0.38, -0.05), (0.28, -0.15), (0.28, 0.5), (-0.28, 0.5), (-0.28, -0.15),
-                (-0.38, -0.05), (-0.5, -0.2)]
+        return [
+            (-0.2, -0.45),
+            (-0.05, -0.38),
+            (0.05, -0.38),
+            (0.2, -0.45),
+            (0.5, -0.2),
+            (0.38, -0.05),
+            (0.28, -0.15),
+            (0.28, 0.5),
+            (-0.28, 0.5),
+            (-0.28, -0.15),
+            (-0.38, -0.05),
+            (-0.5, -0.2),
+        ]
     raise ValueError(f"unknown shape {shape}")
 
 
@@ -174,8 +308,10 @@ def _inner(shape: str) -> list[tuple[float, float]] | None:
     if shape == "phone":
         return [(-0.25, -0.4), (0.25, -0.4), (0.25, 0.38), (-0.25, 0.38)]
     if shape == "disc":
-        return [(0.15 * math.cos(a), 0.15 * math.sin(a))
-                for a in (2 * math.pi * k / 24 for k in range(24))]
+        return [
+            (0.15 * math.cos(a), 0.15 * math.sin(a))
+            for a in (2 * math.pi * k / 24 for k in range(24))
+        ]
     if shape == "ball":
         return [(-0.5, -0.04), (0.5, -0.04), (0.5, 0.04), (-0.5, 0.04)]
     return None
@@ -209,10 +345,12 @@ def _render(look: _Look, rng: random.Random) -> Image.Image:
     # The subcategory mark: 1..3 accent bars along the top of the object.
     for k in range(look.sub + 1):
         x0 = -0.3 + 0.2 * k
-        draw.polygon(place([(x0, -0.15), (x0 + 0.12, -0.15), (x0 + 0.12, -0.08),
-                            (x0, -0.08)]), fill=look.accent)
+        draw.polygon(
+            place([(x0, -0.15), (x0 + 0.12, -0.15), (x0 + 0.12, -0.08), (x0, -0.08)]),
+            fill=look.accent,
+        )
     for sx, sy, colour in look.spots:
-        (px, py), = place([(sx, sy)])
+        ((px, py),) = place([(sx, sy)])
         r = scale * 0.05
         draw.ellipse((px - r, py - r, px + r, py + r), fill=colour)
     if (width, height) == (256, 256) and rng.random() < 0.3:
@@ -292,14 +430,16 @@ def generate_catalogue(out_dir: Path, n_listings: int = 300, seed: int = 0) -> P
             title = titles[duplicate_of]
             description, category = original["product_description"], original["category"]
             look = looks[duplicate_of]
-        products.append({
-            "id": _uuid(rng),
-            "product_name": f"{title} | in {place} | Gumtree",
-            "category": category,
-            "product_description": description,
-            "price": _price(rng, root),
-            "location": place,
-        })
+        products.append(
+            {
+                "id": _uuid(rng),
+                "product_name": f"{title} | in {place} | Gumtree",
+                "category": category,
+                "product_description": description,
+                "price": _price(rng, root),
+                "location": place,
+            }
+        )
         looks.append(look)
         titles.append(title)
         roll = rng.random()
@@ -320,9 +460,7 @@ def generate_catalogue(out_dir: Path, n_listings: int = 300, seed: int = 0) -> P
         counts[row["product_id"]] = counts.get(row["product_id"], 0) + 1
     pair = next(r for r in image_rows if counts[r["product_id"]] == 2)
     (image_dir / f"{pair['id']}.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
-    missing = next(
-        r["id"] for r in reversed(image_rows) if r["product_id"] != pair["product_id"]
-    )
+    missing = next(r["id"] for r in reversed(image_rows) if r["product_id"] != pair["product_id"])
     (image_dir / f"{missing}.jpg").unlink()
 
     pd.DataFrame(products).to_csv(out_dir / PRODUCTS_FILE, lineterminator="\n")

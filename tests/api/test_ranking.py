@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.ranking import normalise_to_top, reciprocal_rank_fusion, stable_order
+from api.service import keywords
 
 
 def test_rrf_rewards_agreement_between_lists() -> None:
@@ -26,3 +27,14 @@ def test_ties_are_broken_by_id() -> None:
 
 def test_normalise_to_top() -> None:
     assert normalise_to_top({"a": 2.0, "b": 1.0}) == {"a": 1.0, "b": 0.5}
+
+
+def test_a_limit_keeps_the_best_in_the_same_order() -> None:
+    scores = {str(i): float(i % 7) for i in range(50)}
+    assert stable_order(scores, str, 10) == stable_order(scores, str)[:10]
+
+
+def test_keywords_drop_stopwords_unless_nothing_else_is_left() -> None:
+    assert keywords("kids bike for sale") == "kids bike sale"
+    assert keywords("Bed with a mattress") == "Bed mattress"
+    assert keywords("for the") == "for the"

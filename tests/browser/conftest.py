@@ -41,6 +41,13 @@ START_TIMEOUT_S = 120.0
 DEMO_USER = "alex"
 
 
+def screenshot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
 class LiveServer:
     """uvicorn serving ``app`` from a daemon thread, on a socket bound before it starts."""
 
@@ -145,8 +152,7 @@ def page(browser, live_server: LiveServer, request: pytest.FixtureRequest):
     browser.execute_script("localStorage.clear()")
     browser.get(f"{live_server.url}/")
     yield browser
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(ARTIFACTS / f"{request.node.name}.png"))
+    screenshot(browser, request.node.name)
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert not [e for e in errors if "favicon" not in e["message"]], errors

@@ -83,3 +83,19 @@ def test_report_files_and_tables(report, tmp_path):
     tables = markdown_tables(report)
     assert "| title R@10 |" in tables and "| target | value | met |" in tables
     assert "targets met" in summary_line(report)
+
+
+@pytest.mark.slow
+def test_evaluation_with_the_trained_model(clean_synthetic, embedder, model_workspace, tmp_path):
+    """The real model path, including the frozen baseline from training's feature cache."""
+    from api.evaluation import FROZEN
+
+    split = make_split(clean_synthetic.listings, seed=0)
+    config = EvalConfig(max_queries=20, users_per_root=1, history_size=4, clear_queries=10)
+    sources = VectorSources(cache_root=tmp_path, features_root=model_workspace.features_dir)
+    report = run_evaluation(clean_synthetic, split, embedder, config, sources, progress=False)
+    photo = report["tasks"]["other_photo"]["methods"]
+    assert set(photo) == {IMAGE_DENSE, FUSED_DENSE, HYBRID, FROZEN}
+    assert report["model"]["fingerprint"] == embedder.fingerprint
+    # a trained model beats chance (10 / ~300 listings) at finding the other photo
+    assert photo[IMAGE_DENSE]["recall@10"] > 0.1

@@ -63,3 +63,4 @@ def test_report_and_plots_are_written(tmp_path):
     ]
     assert all(p.stat().st_size > 0 for p in paths)
     assert "2,000 vectors" in summary_line(report)
+    assert "| 2,000 | hnsw |" in (tmp_path / "scaling_bench.md").read_text()

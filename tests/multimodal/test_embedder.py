@@ -11,7 +11,9 @@ def _photos(catalogue: CleanCatalogue, listing) -> list[Image.Image]:
 
 
 def _unit_rows(vectors: np.ndarray) -> bool:
-    return vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=-1), 1, atol=1e-5)
+    return vectors.dtype == np.float32 and np.allclose(
+        np.linalg.norm(vectors, axis=-1), 1, atol=1e-5
+    )
 
 
 def test_contract(embedder: Embedder) -> None:

@@ -24,3 +24,14 @@ def test_docs_and_schema(client: TestClient) -> None:
     for path in ("/search", "/search/upload", "/listings/{listing_id}", "/predict/category",
                  "/users/{user_id}/events", "/images/{image_id}", "/healthz", "/readyz"):
         assert path in paths
+
+
+def test_not_ready_until_the_service_is_loaded(api_settings) -> None:
+    from api.main import create_app
+
+    starting = TestClient(create_app(api_settings))  # no ``with``: the lifespan never ran
+    assert starting.get("/healthz").status_code == 200
+    assert starting.get("/readyz").status_code == 503
+    response = starting.post("/search", json={"text": "sofa"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"

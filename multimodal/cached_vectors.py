@@ -1,0 +1,55 @@
+"""Joint vectors for a whole catalogue from the training feature cache.
+
+The frozen lower layers of both encoders never change after training, and
+training has already stored their output for every text and photo
+(``multimodal.features``). Running only the trained top layers and heads on
+those cached outputs gives the same vectors as ``Embedder`` (to float16
+rounding of the cached activations) in a fraction of the time: on two CPU
+cores the difference between seconds and several minutes for the real
+catalogue. Anything missing from the cache is computed and cached on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from multimodal.data.catalogue import CleanCatalogue
+from multimodal.data.transforms import eval_transform
+from multimodal.features import image_trunk_maps, pad_states, text_trunk_states
+
+
+@torch.inference_mode()
+def text_vectors(
+    embedder, texts: Sequence[str], features_root: Path, batch: int = 64
+) -> np.ndarray:
+    """``[n, dim]`` text-only joint vectors, as ``embedder.embed_texts`` would give."""
+    model = embedder.model.eval()
+    states, _ = text_trunk_states(model.text, list(texts), features_root)
+    order = sorted(range(len(states)), key=lambda i: len(states[i]))  # little padding
+    out = np.zeros((len(states), embedder.dim), dtype=np.float32)
+    for start in range(0, len(order), batch):
+        rows = order[start : start + batch]
+        hidden, mask = pad_states([states[i] for i in rows])
+        out[rows] = model.text_vectors(hidden, mask).numpy()
+    return out
+
+
+@torch.inference_mode()
+def photo_vectors(
+    embedder, catalogue: CleanCatalogue, image_ids: Sequence[str], features_root: Path,
+    batch: int = 64,
+) -> np.ndarray:  # fmt: skip
+    """``[n, dim]`` photo-only joint vectors, as ``embedder.embed_images`` would give."""
+    model = embedder.model.eval()
+    preprocess = eval_transform(model.image.cfg.image_size, model.image.normalise)
+    paths = [catalogue.image_path(i) for i in image_ids]
+    maps, _ = image_trunk_maps(model.image, paths, preprocess, features_root)
+    out = np.zeros((len(maps), embedder.dim), dtype=np.float32)
+    for start in range(0, len(maps), batch):
+        block = np.stack(maps[start : start + batch]).astype(np.float32)
+        out[start : start + len(block)] = model.photo_vectors(torch.from_numpy(block)).numpy()
+    return out

@@ -1,0 +1,67 @@
+"""Start-up: a missing or mismatched model or index is refused; store writes are caught up."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from api.service import Query, SearchService, StartupError
+from api.settings import Settings
+from indexing.store import Store
+from multimodal.data.catalogue import Listing
+from tests.fixtures.api import INDEX_DIR, STORE_FILE, _copy_sqlite, settings_over
+
+
+@pytest.fixture
+def copied(api_index_root: Path, api_settings: Settings, tmp_path: Path) -> Settings:
+    """Settings over a private copy of the shared store and index."""
+    _copy_sqlite(api_index_root / STORE_FILE, tmp_path / STORE_FILE)
+    shutil.copytree(api_index_root / INDEX_DIR, tmp_path / INDEX_DIR, symlinks=True)
+    return settings_over(tmp_path, api_settings.resolved_model_dir, api_settings.resolved_image_dir)
+
+
+def test_missing_model_is_refused(copied: Settings, tmp_path: Path) -> None:
+    settings = copied.model_copy(update={"model_dir": tmp_path / "no-model"})
+    with pytest.raises(StartupError, match="no model"):
+        SearchService.open(settings)
+
+
+def test_missing_index_is_refused(copied: Settings, tmp_path: Path) -> None:
+    settings = copied.model_copy(update={"index_dir": tmp_path / "no-index"})
+    with pytest.raises(StartupError, match="reindex"):
+        SearchService.open(settings)
+
+
+def test_index_of_another_model_is_refused(copied: Settings) -> None:
+    current = copied.resolved_index_dir / "current"
+    manifest_path = current.resolve() / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model_fingerprint"] = "another-model"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(StartupError, match="another-model"):
+        SearchService.open(copied)
+
+
+def test_listings_written_since_the_last_reindex_are_searchable_after_a_restart(
+    copied: Settings,
+) -> None:
+    with Store(copied.resolved_store_path, copied.resolved_image_dir) as store:
+        store.upsert_listing(
+            Listing(
+                id="written-while-down",
+                title="Frobnicator deluxe",
+                description="An unmistakable frobnicator.",
+                price=10.0,
+                location="Leeds, West Yorkshire",
+                category_path=("Computers & Software", "Laptops"),
+            )
+        )
+    service = SearchService.open(copied)
+    try:
+        results = service.search(Query(text="frobnicator", k=3)).results
+        assert results[0].id == "written-while-down"
+    finally:
+        service.close()

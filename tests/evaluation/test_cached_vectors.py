@@ -1,0 +1,28 @@
+"""Vectors from the training feature cache match the embedder's own."""
+
+import numpy as np
+import pytest
+
+from multimodal.cached_vectors import photo_vectors, text_vectors
+
+pytestmark = pytest.mark.slow
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def test_text_vectors_match_the_embedder(clean_synthetic, embedder, model_workspace):
+    texts = [listing.text for listing in clean_synthetic.listings[:24]]
+    cached = text_vectors(embedder, texts, model_workspace.features_dir, batch=7)
+    assert cached.shape == (24, embedder.dim)
+    assert _cosines(cached, embedder.embed_texts(texts)).min() > 0.999
+
+
+def test_photo_vectors_match_the_embedder(clean_synthetic, embedder, model_workspace):
+    from PIL import Image
+
+    ids = [i for listing in clean_synthetic.listings[:20] for i in listing.image_ids][:16]
+    cached = photo_vectors(embedder, clean_synthetic, ids, model_workspace.features_dir, batch=5)
+    images = [Image.open(clean_synthetic.image_path(i)).convert("RGB") for i in ids]
+    assert _cosines(cached, embedder.embed_images(images)).min() > 0.999

@@ -1,0 +1,79 @@
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from multimodal.config import ImageEncoderConfig
+from multimodal.data.transforms import imagenet_normalise, tf_normalise
+from multimodal.encoders.image import (
+    BackboneUnavailable,
+    ImageEncoder,
+    choose_backbone,
+)
+from multimodal.torchvision_compat import import_torchvision
+
+
+@pytest.fixture(scope="module")
+def resnet50_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A (random) torchvision ResNet-50 state dict written to disk, standing in for ImageNet's."""
+    path = tmp_path_factory.mktemp("resnet") / "resnet50.pth"
+    torch.manual_seed(0)
+    torch.save(import_torchvision().models.resnet50(weights=None).state_dict(), path)
+    return path
+
+
+@pytest.fixture()
+def empty_torch_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+
+def test_resnet50_from_a_weights_file(resnet50_weights: Path) -> None:
+    cfg = ImageEncoderConfig(backbone="resnet50", resnet50_weights=str(resnet50_weights))
+    encoder = ImageEncoder(cfg).eval()
+    assert encoder.name == "resnet50" and encoder.dim == 2048
+    assert encoder.normalise is imagenet_normalise
+    assert encoder.fingerprint.startswith("resnet50-") and encoder.fingerprint.endswith("224px")
+    state = torch.load(resnet50_weights, weights_only=True)
+    torch.testing.assert_close(encoder.trunk[0].weight, state["conv1.weight"])
+    with torch.no_grad():
+        assert encoder(torch.zeros(1, 3, 64, 64)).shape == (1, 2048)
+
+
+def test_auto_prefers_resnet50_when_weights_exist(resnet50_weights: Path) -> None:
+    choice = choose_backbone(ImageEncoderConfig(resnet50_weights=str(resnet50_weights)))
+    assert choice.name == "resnet50" and "found" in choice.reason
+
+
+def test_auto_falls_back_to_lite0_and_says_why(
+    empty_torch_cache: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="multimodal.encoders.image"):
+        encoder = ImageEncoder(ImageEncoderConfig(image_size=64))
+    assert encoder.name == "efficientnet-lite0" and encoder.dim == 1280
+    assert encoder.normalise is tf_normalise
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "no ResNet-50 ImageNet weights" in lines[0]
+
+
+def test_lite0_split_matches_the_whole_network() -> None:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    encoder = ImageEncoder(
+        ImageEncoderConfig(backbone="efficientnet-lite0", image_size=64, trainable_blocks=2)
+    ).eval()
+    whole = EfficientNet.from_name("efficientnet-lite0", image_size=64)
+    whole.load_state_dict(torch.load(choose_backbone(encoder.cfg).weights, weights_only=True))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = whole.eval().extract_features(x).mean(dim=(2, 3))
+        torch.testing.assert_close(encoder(x), expected, atol=1e-4, rtol=1e-4)
+    assert not any(p.requires_grad for p in encoder.trunk.parameters())
+    assert all(p.requires_grad for p in encoder.top.parameters())
+
+
+def test_missing_weights_file_and_unknown_backbone() -> None:
+    with pytest.raises(BackboneUnavailable, match="does not exist"):
+        choose_backbone(ImageEncoderConfig(backbone="resnet50", resnet50_weights="/nope.pth"))
+    with pytest.raises(ValueError, match="unknown image backbone"):
+        choose_backbone(ImageEncoderConfig(backbone="vgg"))

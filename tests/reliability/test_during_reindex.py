@@ -1,0 +1,27 @@
+"""A running server while a reindex runs beside it: searches succeed, writes are kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.reliability.during_reindex import searches_during_swap, writes_during_reindex
+from api.reliability.server import serve
+from multimodal.data.catalogue import load_clean_catalogue
+
+pytestmark = pytest.mark.slow
+
+
+def test_searches_during_an_index_swap_all_succeed(fault_workspace):
+    listings = load_clean_catalogue(fault_workspace.workspace.clean_dir).listings
+    queries = [listing.title for listing in listings[:20]]
+    with serve(fault_workspace) as server:
+        outcome = searches_during_swap(fault_workspace, server, queries, threads=3)
+    assert outcome.ok, outcome.as_dict()
+
+
+def test_listing_writes_during_a_reindex_are_not_lost(make_fault_workspace):
+    ws = make_fault_workspace("writes")
+    listings = load_clean_catalogue(ws.workspace.clean_dir).listings
+    outcome = writes_during_reindex(ws, "reliability-admin-key", [listings[0].id, listings[1].id])
+    failed = [name for name, passed in outcome.checks.items() if not passed]
+    assert outcome.ok, {"failed": failed, "problems": outcome.problems}

@@ -1,0 +1,60 @@
+"""Faults on real processes: SIGKILLed reindexes and a server that must refuse to start."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from api.reliability.faults import FaultWorkspace, kill_campaign, serve_refusal
+from api.reliability.server import free_port
+from indexing.index_store import IndexDirectory
+
+pytestmark = pytest.mark.slow
+
+SEED = 8
+
+
+def test_reindex_killed_at_any_point_leaves_old_index_and_store(fault_workspace):
+    campaign = kill_campaign(fault_workspace, random_kills=3, seed=SEED)
+    for kill in campaign.kills:
+        assert kill.ok, kill.as_dict()
+    assert campaign.kills[-1].was_running, "the staging kill came after the run had finished"
+    assert sum(kill.was_running for kill in campaign.kills) >= 3
+    assert campaign.ok, campaign.as_dict()  # and the next reindex completed, nothing left over
+
+
+def _copy(ws: FaultWorkspace, home) -> FaultWorkspace:
+    """A copy of ``ws`` under another home (same data dir name, so same workspace layout)."""
+    copy = FaultWorkspace(data_dir=ws.data_dir, home=home)
+    shutil.copytree(ws.workspace.root, copy.workspace.root, symlinks=True)
+    return copy
+
+
+def _refused(ws: FaultWorkspace, case: str, words: str) -> None:
+    outcome = serve_refusal(ws, case, free_port())
+    assert outcome.ok, outcome.as_dict()
+    assert outcome.returncode == 2
+    assert words in outcome.message, outcome.message
+
+
+def test_server_refuses_a_missing_model(fault_workspace, tmp_path):
+    ws = _copy(fault_workspace, tmp_path)
+    ws.workspace.model_dir.unlink()  # the symlink to the bundle
+    _refused(ws, "missing model", "no model")
+
+
+def test_server_refuses_a_missing_index(fault_workspace, tmp_path):
+    ws = _copy(fault_workspace, tmp_path)
+    shutil.rmtree(ws.workspace.index_dir)
+    _refused(ws, "missing index", "index")
+
+
+def test_server_refuses_an_index_built_by_another_model(fault_workspace, tmp_path):
+    ws = _copy(fault_workspace, tmp_path)
+    current = IndexDirectory(ws.workspace.index_dir).require_current()
+    manifest = json.loads((current / "manifest.json").read_text())
+    manifest["model_fingerprint"] = "some-other-model"
+    (current / "manifest.json").write_text(json.dumps(manifest))
+    _refused(ws, "mismatched index", "some-other-model")

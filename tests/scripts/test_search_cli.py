@@ -1,0 +1,33 @@
+"""``marketplace search`` prints a results table through the same service as the API."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.settings import Settings
+from scripts.cli import main
+
+
+@pytest.fixture
+def env_settings(api_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("model_dir", "index_dir", "store_path", "image_dir"):
+        monkeypatch.setenv(f"MARKETPLACE_{name.upper()}", str(getattr(api_settings, name)))
+
+
+def test_search_prints_a_table(env_settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "acoustic guitar", "--k", "3", "--price-max", "1000"]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:3] == ["#", "score", "price"]
+    assert len(lines) == 1 + 3 + 1  # header, three results, summary
+    assert "acoustic" in out.lower()
+    assert "candidates in" in lines[-1]
+
+
+def test_search_errors_are_one_line(env_settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search"]) == 2
+    assert main(["search", "sofa", "--price-min", "9", "--price-max", "1"]) == 2
+    assert main(["search", "--image", "/no/such/photo.jpg"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3
+    assert all(line.startswith("marketplace search: error: ") for line in err)
