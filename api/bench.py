@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,6 +69,7 @@ class ScaleBenchConfig:
     queries: int = 200
     k: int = 10
     seed: int = 0
+    approximate: str | None = None  # "hnsw" or "ivf"; None: what the server would build
 
 
 # -- query material -------------------------------------------------------------
@@ -325,6 +326,8 @@ def run_scale_bench(
     vectors = source.draw(config.size)
     queries = source.draw(config.queries)
     index_config = IndexConfig()
+    if config.approximate is not None:
+        index_config = replace(index_config, approximate=config.approximate)
     progress(f"building the served index ({index_config.approximate}) over {config.size:,}")
     started = time.perf_counter()
     index = VectorIndex.build(np.arange(config.size, dtype=np.int64), vectors, index_config)
@@ -399,6 +402,10 @@ def register(benchmarks) -> None:
         help="also time text queries against N synthetic vectors, e.g. 1000000 (slow to build)",
     )
     parser.add_argument(
+        "--approximate", choices=("hnsw", "ivf"),
+        help="approximate index kind for --scale (default: the server's, IndexConfig)",
+    )
+    parser.add_argument(
         "--skip-http", action="store_true", help="only the --scale run; keep the HTTP figures"
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -432,7 +439,7 @@ def run_cli(args) -> int:
                 log_path = args.out.with_suffix(".server.log")
                 report["http"] = run_http_bench(settings, config, log_path, progress)
             if args.scale:
-                config = ScaleBenchConfig(size=args.scale)
+                config = ScaleBenchConfig(size=args.scale, approximate=args.approximate)
                 report["scale"] = run_scale_bench(settings, config, progress)
         except RuntimeError as exc:
             raise CliError(str(exc).splitlines()[0]) from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from api.errors import InputError
@@ -28,7 +28,7 @@ def get_settings(request: Request) -> Settings:
 def get_service(request: Request) -> SearchService:
     service = getattr(request.app.state, "service", None)
     if service is None:
-        raise InputError(503, "the search service is still starting", {"Retry-After": "1"})
+        raise HTTPException(503, "the search service is still starting", {"Retry-After": "1"})
     return service
 
 

@@ -81,10 +81,10 @@ def write_retrieval_report(report: dict, reports_dir: Path) -> list[Path]:
                 "with personalisation": personal["ambiguous"][f"{p} with"],
             }
         }
-        if f"{p} without" in personal["clear"]:
-            bars[f"clear queries P@{k}\nin the query's category"] = {
-                "without": personal["clear"][f"{p} without"],
-                "with personalisation": personal["clear"][f"{p} with"],
+        for group, result in personal["clear"].items():
+            bars[f"clear queries ({group}) P@{k}\nin the query's category"] = {
+                "without": result[f"{p} without"],
+                "with personalisation": result[f"{p} with"],
             }
         paths.append(
             plot_method_bars(bars, reports_dir / "retrieval_personalisation.png", "Personalisation")
@@ -104,6 +104,25 @@ def markdown_tables(report: dict) -> str:
     for name, values in rows.items():
         cells = [f"{values[m]:.3f}" if m in values else "–" for m in methods]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    personal = report["tasks"]["personalisation"]
+    if "ambiguous" in personal:
+        p = f"precision@{report['config']['k']}"
+        lines += [
+            "",
+            f"| personalisation ({personal['users']} simulated users) | {p} without "
+            "| with | change |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        groups = {"ambiguous queries, in the user's category": personal["ambiguous"]}
+        groups |= {
+            f"clear queries ({g}), in the query's category": r for g, r in personal["clear"].items()
+        }
+        for name, result in groups.items():
+            change = result[f"{p} with"] - result[f"{p} without"]
+            lines.append(
+                f"| {name} | {result[f'{p} without']:.3f} | {result[f'{p} with']:.3f} "
+                f"| {change:+.3f} |"
+            )
     lines += ["", "| target | value | met |", "| --- | --- | --- |"]
     for name, target in report["targets"].items():
         lines.append(f"| {name} | {_fmt(target['value'])} | {'yes' if target['met'] else 'no'} |")

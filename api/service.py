@@ -103,7 +103,12 @@ class Snapshot:
         )
 
     def with_listing(self, fid: int, listing: Listing, image_fids: tuple[int, ...]) -> Snapshot:
-        return self.without(fid)._add(fid, listing, image_fids)
+        base = self.without(fid)
+        return Snapshot(
+            rows={**base.rows, fid: listing},
+            fids={**base.fids, listing.id: fid},
+            photo_owner={**base.photo_owner, **dict.fromkeys(image_fids, fid)},
+        )
 
     def without(self, fid: int) -> Snapshot:
         rows, fids = dict(self.rows), dict(self.fids)
@@ -113,10 +118,8 @@ class Snapshot:
         owner = {i: f for i, f in self.photo_owner.items() if f != fid}
         return Snapshot(rows, fids, owner)
 
-    def _add(self, fid: int, listing: Listing, image_fids: tuple[int, ...]) -> Snapshot:
-        self.rows[fid], self.fids[listing.id] = listing, fid
-        self.photo_owner.update(dict.fromkeys(image_fids, fid))
-        return self
+    def photos_of(self, fid: int) -> list[int]:
+        return [i for i, f in self.photo_owner.items() if f == fid]
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,11 @@ class SearchService:
         if not store_path.is_file():
             raise StartupError(f"no catalogue store at {store_path}: run `marketplace reindex`")
         service = cls(settings, embedder, Store(store_path, settings.resolved_image_dir), index)
-        service.catch_up()
+        try:
+            service.catch_up()
+        except BaseException:
+            service.close()
+            raise
         return service
 
     def catch_up(self) -> int:
@@ -327,9 +334,8 @@ class SearchService:
                 self.store.delete_listing(listing_id)
             except ListingNotFound:
                 raise InputError(404, f"no listing {listing_id}") from None
-            photo_fids = [i for i, f in self._live.photo_owner.items() if f == fid]
             self.index.listings.delete([fid])
-            self.index.photos.delete(photo_fids)
+            self.index.photos.delete(self._live.photos_of(fid))
             self.index.lexical.delete([fid])
             self._live = self._live.without(fid)
             self._profiles.clear()
@@ -488,7 +494,7 @@ class SearchService:
         for image_id in listing.image_ids:
             self.image_path(image_id)
         old_fid = self._live.fids.get(listing.id)
-        old_photos = [i for i, f in self._live.photo_owner.items() if f == old_fid]
+        old_photos = [] if old_fid is None else self._live.photos_of(old_fid)
         fid = self.store.upsert_listing(listing)
         image_fids = tuple(self.store.image_fid(i) for i in listing.image_ids)
         item = Item(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 ApproximateKind = Literal["hnsw", "ivf"]
@@ -44,5 +45,11 @@ class ReindexConfig:
     ray_cpus_per_actor: float = 1.0
     torch_threads: int = 2
     keep_versions: int = 2
+    # The training feature cache (``Workspace.features_dir``): when at least
+    # ``features_min_items`` listings need embedding, the local executor reuses
+    # the frozen layers' cached outputs instead of running them again. Small
+    # runs skip it: loading the cache costs more than embedding a few listings.
+    features_dir: Path | None = None
+    features_min_items: int = 256
     progress: bool = True
     index: IndexConfig = IndexConfig()

@@ -131,7 +131,7 @@ class IndexVersion:
                 f"index {directory} was built by model {manifest.model_fingerprint} but the "
                 f"loaded model is {model_fingerprint}: run `marketplace reindex` with this model"
             )
-        config = config or IndexConfig()
+        config = config or IndexConfig(**manifest.config)  # the search settings it was built with
         return cls(
             path=directory,
             manifest=manifest,

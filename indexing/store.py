@@ -15,6 +15,7 @@ memoised by file size and modification time.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import threading
 import time
@@ -89,6 +90,16 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX events_user ON events(user_id, ts);
         """,
     ),
+    (
+        3,
+        "catalogue provenance",
+        # What the cleaned catalogue file said about a listing at the last sync
+        # (NULL: not from the file). A sync applies the file only where it
+        # changed since, so writes through the API in between are kept.
+        """
+        ALTER TABLE listings ADD COLUMN catalogue_hash TEXT;
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -143,6 +154,11 @@ class SyncCounts:
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _catalogue_hash(values: tuple, image_ids: Sequence[str]) -> str:
+    """Everything the catalogue file states about a listing, as one digest."""
+    return hashlib.sha256(json.dumps([list(values), list(image_ids)]).encode()).hexdigest()
 
 
 def content_hash(text: str, image_digests: Sequence[str]) -> str:
@@ -246,16 +262,20 @@ class Store:
             return self._upsert(conn, listing, time.time())
 
     def sync_listings(self, listings: Iterable[Listing]) -> SyncCounts:
-        """Make the live listings exactly ``listings``, touching only what changed.
+        """Apply the cleaned catalogue to the store, touching only what the file changed.
 
-        A listing is unchanged when its fields, its photo ids and its content
+        A listing the file states exactly as at the last sync is left alone,
+        so a write through the API since then (an edit, a delete, a new
+        listing) is never undone by the next reindex; what the file added,
+        changed or dropped since is applied, the newer write winning. A
+        listing is unchanged when its fields, its photo ids and its content
         hash (photo bytes included, via the size/mtime memo) all match.
         """
-        existing = {
+        rows = {
             row[0]: row[1:]
             for row in self._query(
-                "SELECT id, title, description, price, location, category, content_hash "
-                "FROM listings WHERE deleted = 0"
+                "SELECT id, title, description, price, location, category, content_hash, "
+                "deleted, catalogue_hash FROM listings"
             )
         }
         images = self._images_by_listing()
@@ -268,18 +288,35 @@ class Store:
                 seen.add(listing.id)
                 digests = [self._image_digest(conn, i, memo) for i in listing.image_ids]
                 values = (*self._row_values(listing), content_hash(listing.text, digests))
-                old = existing.get(listing.id)
-                if old is None:
-                    added += 1
-                elif old == values and images.get(listing.id, []) == list(listing.image_ids):
-                    unchanged += 1
+                stated = _catalogue_hash(values, listing.image_ids)
+                row = rows.get(listing.id)
+                if row is not None and row[-1] == stated:
+                    unchanged += 1  # the file says what it said last time
                     continue
+                live = row is not None and not row[-2]
+                if (
+                    live
+                    and row[:-2] == values
+                    and images.get(listing.id, []) == list(listing.image_ids)
+                ):
+                    unchanged += 1
                 else:
-                    updated += 1
-                self._upsert(conn, listing, now, digests)
-            gone = [listing_id for listing_id in existing if listing_id not in seen]
+                    added += not live
+                    updated += live
+                    self._upsert(conn, listing, now, digests)
+                conn.execute(
+                    "UPDATE listings SET catalogue_hash = ? WHERE id = ?", (stated, listing.id)
+                )
+            # Only listings the file once held are dropped with it; forgetting
+            # their hash lets the file bring one back later.
+            gone = [
+                listing_id
+                for listing_id, row in rows.items()
+                if not row[-2] and row[-1] is not None and listing_id not in seen
+            ]
             conn.executemany(
-                "UPDATE listings SET deleted = 1, updated_at = ? WHERE id = ?",
+                "UPDATE listings SET deleted = 1, catalogue_hash = NULL, updated_at = ? "
+                "WHERE id = ?",
                 [(now, listing_id) for listing_id in gone],
             )
         return SyncCounts(added, updated, len(gone), unchanged)
@@ -298,7 +335,7 @@ class Store:
         rows = self._query(
             f"SELECT {_LISTING_COLUMNS} FROM listings WHERE id = ? AND deleted = 0", (listing_id,)
         )
-        return self._to_listings(rows)[0].listing if rows else None
+        return self._to_records(rows)[0].listing if rows else None
 
     def get_listings_by_fid(self, fids: Sequence[int]) -> dict[int, Listing]:
         """Live listings for search hits, keyed by fid (deleted ones are left out)."""
@@ -310,7 +347,7 @@ class Store:
             f"SELECT {_LISTING_COLUMNS} FROM listings WHERE fid IN ({marks}) AND deleted = 0",
             wanted,
         )
-        return {record.fid: record.listing for record in self._to_listings(rows)}
+        return {record.fid: record.listing for record in self._to_records(rows)}
 
     def iter_listings(self) -> Iterator[Listing]:
         for record in self.iter_records():
@@ -321,7 +358,7 @@ class Store:
         rows = self._query(
             f"SELECT {_LISTING_COLUMNS} FROM listings WHERE deleted = 0 ORDER BY fid"
         )
-        yield from self._to_listings(rows)
+        yield from self._to_records(rows)
 
     def count(self) -> int:
         return self._query("SELECT COUNT(*) FROM listings WHERE deleted = 0")[0][0]
@@ -538,7 +575,7 @@ class Store:
                 (full, parent, path[depth - 1], depth),
             )
 
-    def _to_listings(self, rows: list[tuple]) -> list[Record]:
+    def _to_records(self, rows: list[tuple]) -> list[Record]:
         """Rows of ``_LISTING_COLUMNS`` plus their photos, as records."""
         photos: dict[str, list[tuple[int, str, str]]] = {}
         ids = [row[1] for row in rows]

@@ -261,6 +261,11 @@ def listing_features(
     )
 
 
+def length_order(states: Sequence[np.ndarray]) -> list[int]:
+    """Indices sorted by token count: batches of similar length waste little on padding."""
+    return sorted(range(len(states)), key=lambda i: len(states[i]))
+
+
 def pad_states(states: Sequence[np.ndarray]):
     """Variable-length float16 token states → float32 ``[n, max_len, d]`` and a mask."""
     import torch
@@ -299,9 +304,18 @@ def frozen_pooled(model, feats: ListingFeatures, root: Path, batch_size: int = 6
             mirrored = model.image.top(torch.flip(maps, dims=[3]))
         return list(torch.stack([plain, mirrored], dim=1).numpy())
 
-    text, _ = cached_compute(
-        text_cache, feats.text_keys, feats.text_states, text_compute, batch_size, "text tops"
+    order = length_order(feats.text_states)
+    text_sorted, _ = cached_compute(
+        text_cache,
+        [feats.text_keys[i] for i in order],
+        [feats.text_states[i] for i in order],
+        text_compute,
+        batch_size,
+        "text tops",
     )
+    text: list[np.ndarray] = [np.empty(0)] * len(order)
+    for i, row in zip(order, text_sorted, strict=True):
+        text[i] = row
     photos, _ = cached_compute(
         image_cache, feats.photo_keys, list(feats.maps), image_compute, batch_size, "photo tops"
     )

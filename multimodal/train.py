@@ -34,7 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from multimodal.config import TrainConfig
-from multimodal.features import ListingFeatures, pad_states, text_trunk_states
+from multimodal.features import ListingFeatures, length_order, pad_states, text_trunk_states
 from multimodal.fusion import FusionHead, MultimodalModel
 from multimodal.losses import category_loss, info_nce, symmetric_info_nce
 
@@ -175,12 +175,15 @@ def top_text_features(
 ) -> torch.Tensor:
     """Pooled text features through the (possibly fine-tuned) top layers, no grad."""
     model.text.eval()
-    out = []
+    idx = list(idx)
+    order = length_order([feats.text_states[i] for i in idx])
+    out = torch.zeros(len(idx), model.text.dim)
     with torch.no_grad():
-        for start in range(0, len(idx), batch_size):
-            states = [feats.text_states[i] for i in idx[start : start + batch_size]]
-            out.append(model.text.top(*pad_states(states)))
-    return torch.cat(out) if out else torch.zeros(0, model.text.dim)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            states = [feats.text_states[idx[r]] for r in rows]
+            out[rows] = model.text.top(*pad_states(states))
+    return out
 
 
 def top_photo_features(
@@ -236,12 +239,19 @@ class TrainData:
     label_names: list[str]
 
 
-def _batches(n: int, size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    order = rng.permutation(n)
-    for start in range(0, n, size):
-        chunk = order[start : start + size]
-        if len(chunk) > 1:  # contrastive terms need at least two listings
-            yield chunk
+def _batches(
+    n: int, size: int, rng: np.random.Generator, lengths: np.ndarray | None = None
+) -> Iterator[np.ndarray]:
+    """Shuffled batches of positions; with ``lengths``, of similar lengths (less padding),
+    in random order. Batches of one are dropped: contrastive terms need two listings."""
+    if lengths is None:
+        order = rng.permutation(n)
+    else:  # sort by length with jitter, so batches differ between epochs
+        order = np.argsort(lengths * rng.uniform(0.8, 1.25, size=n), kind="stable")
+    chunks = [order[start : start + size] for start in range(0, n, size)]
+    for i in rng.permutation(len(chunks)):
+        if len(chunks[i]) > 1:
+            yield chunks[i]
 
 
 def _freeze_batchnorm(module: nn.Module) -> None:
@@ -278,6 +288,7 @@ def _run_stage(
     model: MultimodalModel,
     data: TrainData,
     make_batch: Callable[[np.ndarray, np.random.Generator], Batch],
+    lengths: np.ndarray | None,
     names: Callable[[], torch.Tensor],
     validate: Callable[[], dict[str, float]],
     params: list[dict],
@@ -303,7 +314,7 @@ def _run_stage(
     train_idx = np.asarray(data.train_idx)
     for epoch in range(1, epochs + 1):
         set_train_mode()
-        batches = list(_batches(len(train_idx), batch_size, rng))
+        batches = list(_batches(len(train_idx), batch_size, rng, lengths))
         sums: dict[str, float] = {}
         bar = tqdm(batches, desc=f"{name} epoch {epoch}/{epochs}", unit="batch", leave=False)
         for chunk in bar:
@@ -403,6 +414,7 @@ def train_model(
         model,
         data,
         stage1_batch,
+        None,
         lambda: frozen_names,
         stage1_val,
         [{"params": list(model.head.parameters()), "lr": cfg.lr}],
@@ -464,6 +476,7 @@ def train_model(
             model,
             data,
             stage2_batch,
+            np.array([len(feats.text_states[i]) for i in data.train_idx], dtype=np.float64),
             stage2_names,
             stage2_val,
             [

@@ -1,7 +1,9 @@
 """``marketplace reindex``: sync the cleaned catalogue into the store and rebuild the index.
 
 Incremental by default (only new or edited listings are embedded), ``--full``
-re-embeds everything. ``--executor ray`` runs the embedding on Ray Data, on a
+re-embeds everything. A bulk run on the local executor reuses the frozen-layer
+outputs that training cached in the workspace (``--no-feature-cache`` to
+run the whole encoders instead). ``--executor ray`` runs the embedding on Ray Data, on a
 local Ray (``ray.init(num_cpus=2)``) or, with ``--ray-address``, on a cluster
 whose nodes have this package installed and see the same model and photo
 paths. Also runnable as ``python scripts/reindex.py``.
@@ -38,10 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ray-actors", type=int, default=1, help="encoder actors on Ray")
     parser.add_argument("--batch-size", type=int, default=32, help="listings per model batch")
+    parser.add_argument(
+        "--no-feature-cache",
+        action="store_true",
+        help="do not reuse the frozen-layer outputs training cached (local executor)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def config_from(args: argparse.Namespace):
+def config_from(args: argparse.Namespace, features_dir: Path | None = None):
     from indexing.config import ReindexConfig
 
     if args.batch_size < 1:
@@ -62,6 +69,7 @@ def config_from(args: argparse.Namespace):
         ray_address=args.ray_address,
         ray_actors=args.ray_actors,
         progress=not args.quiet,
+        features_dir=None if args.no_feature_cache else features_dir,
     )
 
 
@@ -70,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from multimodal.data.catalogue import LISTINGS_FILE
     from multimodal.workspace import Workspace, default_data_dir
 
-    config = config_from(args)
     data = args.data or default_data_dir()[0]
     workspace = Workspace.for_data(data)
+    config = config_from(args, workspace.features_dir)
     if not (workspace.clean_dir / LISTINGS_FILE).is_file():
         raise CliError(
             f"no cleaned catalogue at {workspace.clean_dir}: run `marketplace data clean` first"
@@ -81,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"no model at {workspace.model_dir}: run `marketplace train` first")
     try:
         _, summary = reindex_workspace(workspace, config)
-    except RuntimeError as exc:  # e.g. another reindex holds the lock
+    except (RuntimeError, ValueError, FileNotFoundError) as exc:
+        # another reindex holds the lock, an unreadable model manifest, a missing photo
         raise CliError(str(exc)) from exc
     print(summary.line())
     return 0

@@ -137,7 +137,7 @@ class KillOutcome:
     trigger: str  # "after 3.20 s" or "when staging appeared"
     killed_after_s: float
     was_running: bool  # False: it had already finished when the kill came
-    version_before: int
+    version_before: int  # after: the same, or a newer complete one if the swap had landed
     version_after: int
     index_loads: bool
     index_count: int
@@ -148,11 +148,10 @@ class KillOutcome:
 
     @property
     def ok(self) -> bool:
-        serving = self.version_after == self.version_before or not self.was_running
         return (
             self.error is None
             and self.index_loads
-            and serving
+            and self.version_after >= self.version_before
             and self.store_integrity == "ok"
             and self.listings_after == self.listings_before
         )

@@ -50,7 +50,6 @@ const state = {
   photo: null, // {base64, url, id}: the photo being searched with
   photoSeq: 0,
   offset: 0,
-  lastBody: null, // the request body of the results on screen
   signature: null, // what was asked, without the user: to compare rankings
   ranks: new Map(), // listing id -> position in the previous ranking of `signature`
   controller: null,
@@ -77,49 +76,23 @@ function formatPrice(price) {
   return Number(price) === 0 ? "Free" : gbp.format(Number(price));
 }
 
-function categoryText(category) {
-  if (Array.isArray(category)) return category.join(" / ");
-  return category || "";
+/** "Root / Sub / Leaf" as its last two levels, which say the most on a small card. */
+function categoryParts(category) {
+  return (category || "").split(" / ").map((s) => s.trim()).filter(Boolean);
 }
 
-function shortCategory(category) {
-  const parts = categoryText(category).split("/").map((s) => s.trim()).filter(Boolean);
-  return parts.slice(-2).join(" › ");
-}
-
-/** One readable label for a ranking reason, whatever shape the API gives it. */
-function reasonLabel(reason) {
-  if (reason === null || reason === undefined) return "";
-  if (typeof reason === "string") return reason;
-  const text = reason.label || reason.text || reason.reason || reason.message || reason.detail;
-  if (text) return String(text);
-  const kind = reason.kind || reason.type || "";
-  const value = reason.category || reason.value || "";
-  return [kind, value].filter(Boolean).join(": ").replaceAll("_", " ");
-}
-
-function reasonKind(label) {
-  const l = label.toLowerCase();
-  if (l.includes("interest") || l.includes("you")) return "personal";
-  if (l.includes("photo") || l.includes("image") || l.includes("visual")) return "photo";
+/** Reasons are phrases like "text match", "photo match", "your interest in Bicycles". */
+function reasonKind(reason) {
+  const text = reason.toLowerCase();
+  if (text.startsWith("your ")) return "personal";
+  if (text.includes("photo")) return "photo";
   return "text";
 }
 
-function imageUrls(listing) {
-  if (Array.isArray(listing.image_urls) && listing.image_urls.length) return listing.image_urls;
-  if (Array.isArray(listing.images) && listing.images.length) {
-    return listing.images.map((img) =>
-      typeof img === "string" ? (img.startsWith("/") ? img : `/images/${img}`) : img.url || `/images/${img.id}`);
-  }
-  if (Array.isArray(listing.image_ids) && listing.image_ids.length) {
-    return listing.image_ids.map((id) => `/images/${encodeURIComponent(id)}`);
-  }
-  return listing.image_url ? [listing.image_url] : [];
-}
-
-function resultList(payload) {
-  if (Array.isArray(payload)) return payload;
-  return payload.results || payload.items || payload.similar || [];
+/** A search result carries its first photo; a full listing carries all of them. */
+function imageUrls(item) {
+  if (item.image_urls?.length) return item.image_urls;
+  return item.image_url ? [item.image_url] : [];
 }
 
 /** FastAPI errors come as {"detail": "..."} or {"detail": [{"msg": ...}]}. */
@@ -267,7 +240,7 @@ async function recordEvent(listingId, type) {
     await api(`/users/${encodeURIComponent(state.user)}/events`, {
       method: "POST",
       headers: { "Content-Type": "application/json", ...userHeaders() },
-      body: JSON.stringify({ listing_id: String(listingId), type }),
+      body: JSON.stringify({ listing_id: listingId, type }),
     });
     state.historyChanged = true;
     return true;
@@ -277,13 +250,12 @@ async function recordEvent(listingId, type) {
   }
 }
 
-async function toggleSave(listingId, button) {
+async function toggleSave(id, button) {
   if (!state.user) {
     toast("Pick who you are browsing as (top right) to save listings.");
     els.user.focus();
     return;
   }
-  const id = String(listingId);
   if (state.saved.has(id)) {
     state.saved.delete(id);
     persistSaved();
@@ -344,7 +316,8 @@ function clearPhoto() {
   els.photoThumb.removeAttribute("src");
   els.form.classList.remove("has-photo");
   els.q.focus();
-  if (els.q.value.trim()) runSearch();
+  if (hasQuery()) runSearch();
+  else showWelcome();
 }
 
 /** Decode and downscale in the browser so a 12-megapixel phone photo is a ~40 kB upload. */
@@ -527,15 +500,14 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
   setLoading(false, { append });
   state.historyChanged = false;
 
-  const results = resultList(payload);
+  const results = payload.results;
   state.offset = offset;
-  state.lastBody = body;
   if (!append) {
     state.signature = signature;
-    state.ranks = new Map(results.map((r, i) => [String(r.id), i]));
+    state.ranks = new Map(results.map((r, i) => [r.id, i]));
   } else {
     const start = state.ranks.size;
-    results.forEach((r, i) => state.ranks.set(String(r.id), start + i));
+    results.forEach((r, i) => state.ranks.set(r.id, start + i));
   }
   renderResults(results, { append, previousRanks });
   els.loadMore.hidden = results.length < PAGE_SIZE;
@@ -699,41 +671,31 @@ function resetFilters() {
 
 function renderResults(results, { append = false, previousRanks = null } = {}) {
   const cards = results.map((result, i) => {
-    const card = buildCard(result, { position: (append ? els.results.children.length : 0) + i });
-    if (previousRanks) addMovement(card, previousRanks.get(String(result.id)), i);
+    const card = buildCard(result);
+    if (previousRanks) addMovement(card, previousRanks.get(result.id), i);
     return card;
   });
   if (append) els.results.append(...cards);
   else els.results.replaceChildren(...cards);
 }
 
+/** Mark what a re-rank lifted (only rises: a page of "moved down" badges is noise). */
 function addMovement(card, before, now) {
-  let text = "";
-  let kind = "";
-  if (before === undefined) {
-    text = "New";
-    kind = "new";
-  } else if (before > now) {
-    text = `▲ ${before - now}`;
-    kind = "up";
-  } else if (before < now) {
-    text = `▼ ${now - before}`;
-    kind = "down";
-  }
-  if (!text) return;
+  if (before !== undefined && before <= now) return;
   const badge = document.createElement("span");
-  badge.className = `movement movement-${kind}`;
-  badge.textContent = text;
-  badge.title = kind === "new" ? "New in your results" : `Moved ${kind} ${text.slice(2)} since your last search`;
+  badge.className = "movement";
+  badge.textContent = before === undefined ? "New" : `▲ ${before - now}`;
+  badge.title = before === undefined
+    ? "New in your results"
+    : `Up ${before - now} since the last ranking of this search`;
   card.querySelector(".card-media").append(badge);
 }
 
-function buildCard(result, { position = 0, compact = false, onOpen = null } = {}) {
+function buildCard(result, { compact = false, onOpen = null } = {}) {
   const card = els.cardTemplate.content.firstElementChild.cloneNode(true);
-  const id = String(result.id);
+  const id = result.id;
   card.dataset.id = id;
   card.dataset.price = result.price ?? "";
-  card.dataset.position = String(position);
   if (compact) card.classList.add("card-compact");
 
   const img = $(".card-media img", card);
@@ -751,11 +713,11 @@ function buildCard(result, { position = 0, compact = false, onOpen = null } = {}
   open.addEventListener("click", onOpen || (() => openListing(id, { opener: open, source: result })));
   $(".card-location", card).textContent = result.location || "";
   const category = $(".card-category", card);
-  category.textContent = shortCategory(result.category);
-  category.title = categoryText(result.category);
+  category.textContent = categoryParts(result.category).slice(-2).join(" › ");
+  category.title = result.category;
 
   const reasons = $(".reasons", card);
-  const labels = (result.reasons || []).map(reasonLabel).filter(Boolean);
+  const labels = result.reasons || [];
   if (compact || !labels.length) {
     reasons.remove();
   } else {
@@ -783,7 +745,7 @@ function buildCard(result, { position = 0, compact = false, onOpen = null } = {}
 async function openListing(id, { opener = null, source = null } = {}) {
   state.opener = opener || state.opener;
   state.openListingId = id;
-  els.dialogBody.replaceChildren(loadingLine("Loading listing…"));
+  els.dialogBody.replaceChildren(noteLine("Loading listing…"));
   els.similar.replaceChildren(...Array.from({ length: 4 }, skeletonCard));
   if (!els.dialog.open) els.dialog.showModal();
   els.dialog.scrollTop = 0;
@@ -804,20 +766,19 @@ async function openListing(id, { opener = null, source = null } = {}) {
     els.dialogBody.replaceChildren(errorLine(`Could not load this listing: ${listing.reason.message}`));
   }
   if (similar.status === "fulfilled") {
-    const items = resultList(similar.value).filter((r) => String(r.id) !== id);
-    els.similar.replaceChildren(...items.map((r, i) => buildCard(r, {
-      position: i,
+    const items = similar.value.results.filter((r) => r.id !== id);
+    els.similar.replaceChildren(...items.map((r) => buildCard(r, {
       compact: true,
       // stay in the listing view; focus still returns to the result card it came from
-      onOpen: () => openListing(String(r.id), { source: r }),
+      onOpen: () => openListing(r.id, { source: r }),
     })));
-    if (!items.length) els.similar.replaceChildren(loadingLine("Nothing similar yet."));
+    if (!items.length) els.similar.replaceChildren(noteLine("Nothing similar yet."));
   } else {
     els.similar.replaceChildren(errorLine(`Could not load similar listings: ${similar.reason.message}`));
   }
 }
 
-function loadingLine(text) {
+function noteLine(text) {
   const p = document.createElement("p");
   p.className = "muted";
   p.textContent = text;
@@ -833,7 +794,7 @@ function errorLine(text) {
 }
 
 function renderListing(listing) {
-  const id = String(listing.id);
+  const id = listing.id;
   const urls = imageUrls(listing);
   const wrap = document.createElement("article");
   wrap.className = "detail";
@@ -878,7 +839,7 @@ function renderListing(listing) {
   info.className = "detail-info";
   const crumbs = document.createElement("p");
   crumbs.className = "detail-category";
-  crumbs.textContent = categoryText(listing.category ?? listing.category_path).split("/").map((s) => s.trim()).join(" › ");
+  crumbs.textContent = categoryParts(listing.category).join(" › ");
   const title = document.createElement("h2");
   title.id = "listing-title";
   title.textContent = listing.title;
@@ -899,12 +860,36 @@ function renderListing(listing) {
   save.querySelector(".save-label").textContent = state.saved.has(id) ? "Saved" : "Save";
   save.addEventListener("click", () => toggleSave(id, save));
   actions.append(save);
+  if (urls.length) {
+    const byPhoto = document.createElement("button");
+    byPhoto.type = "button";
+    byPhoto.className = "btn btn-secondary";
+    byPhoto.textContent = "Search with this photo";
+    byPhoto.addEventListener("click", () => searchWithPhotoAt(main.querySelector("img").src));
+    actions.append(byPhoto);
+  }
   const description = document.createElement("div");
   description.className = "detail-description";
   description.textContent = listing.description || "No description.";
   info.append(crumbs, title, price, where, actions, description);
   wrap.append(gallery, info);
   els.dialogBody.replaceChildren(wrap);
+}
+
+/** A listing's photo becomes the query: "find me things that look like this". */
+async function searchWithPhotoAt(url) {
+  let blob;
+  try {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${response.status}`);
+    blob = await response.blob();
+  } catch (err) {
+    toast(`Could not fetch that photo (${err.message}).`, "error");
+    return;
+  }
+  closeListing();
+  els.q.value = "";
+  await setPhoto(new File([blob], "listing.jpg", { type: blob.type || "image/jpeg" }));
 }
 
 function closeListing() {
@@ -1001,15 +986,15 @@ function bind() {
   setupDropAndPaste();
 }
 
-function init() {
-  loadUsers();
+async function init() {
   bind();
   restoreFromUrl();
   setupFilterFold();
   loadFacets();
   watchReadiness();
+  showWelcome();
+  await loadUsers(); // a shared link may name a user: their token must be known first
   if (hasQuery()) runSearch();
-  else showWelcome();
 }
 
 init();

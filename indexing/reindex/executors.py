@@ -15,6 +15,7 @@ photos at the same paths (a shared filesystem).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -50,6 +51,11 @@ def _batches(items: Sequence[Item], size: int) -> list[Sequence[Item]]:
 
 
 def run_local(items: Sequence[Item], config: ReindexConfig, mapper: Mapper) -> Iterator[Encoded]:
+    if config.features_dir is not None and len(items) >= config.features_min_items:
+        encoded = mapper.from_features(items, config.features_dir)
+        if encoded is not None:
+            yield encoded
+            return
     batches = _batches(items, config.batch_size)
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-reader") as pool,
@@ -123,6 +129,8 @@ def run_ray(items: Sequence[Item], config: ReindexConfig, model_dir: Path) -> It
             configure_logging=False,
         )
     try:
+        for name in ("ray", "ray.data"):  # the run ends with one summary line, not Ray's log
+            logging.getLogger(name).setLevel(logging.WARNING)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         rows = [{"item": json.dumps(asdict(item))} for item in items]
@@ -134,7 +142,7 @@ def run_ray(items: Sequence[Item], config: ReindexConfig, model_dir: Path) -> It
             },
             batch_size=config.batch_size,
             batch_format="numpy",
-            concurrency=config.ray_actors,
+            compute=ray.data.ActorPoolStrategy(size=config.ray_actors),
             num_cpus=config.ray_cpus_per_actor,
         )
         dim = None

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from indexing.reindex.reader import Item
+from multimodal.data.catalogue import IMAGES_DIR, CleanCatalogue
 
 Photos = list[list[Image.Image]]
 MODEL_MANIFEST = "manifest.json"
@@ -97,31 +98,65 @@ class Mapper:
 
         Each photo goes through the image encoder once: its photo-only vector
         is kept, and the listing's fused vector is built from it and the text
-        vector with the model's own pooling and fusion (``FusionHead``), the
-        same two steps ``Embedder.embed_listings`` takes.
+        vector (see ``fuse``).
         """
-        import torch
-
-        from multimodal.fusion import FusionHead
-
-        dim = self.embedder.dim
         texts = self.embedder.embed_texts([item.text for item in items])
         flat = [image for own in photos for image in own]
-        image_vectors = self.embedder.embed_images(flat) if flat else np.zeros((0, dim))
-        fused, start = [], 0
-        with torch.inference_mode():
-            for text, own in zip(torch.from_numpy(texts), photos, strict=True):
-                if not own:
-                    fused.append(text)
-                    continue
-                vectors = torch.from_numpy(image_vectors[start : start + len(own)])
-                start += len(own)
-                mask = torch.ones(1, len(own), dtype=torch.bool)
-                pooled = FusionHead.pool_photos(vectors.unsqueeze(0), mask)[0]
-                fused.append(FusionHead.fuse(text, pooled))
-        return Encoded(
-            fids=np.array([item.fid for item in items], dtype=np.int64),
-            vectors=np.stack([v.numpy() for v in fused]).astype(np.float32).reshape(-1, dim),
-            image_fids=np.array([f for item in items for f in item.image_fids], dtype=np.int64),
-            image_vectors=np.asarray(image_vectors, dtype=np.float32).reshape(len(flat), dim),
-        )
+        image_vectors = self.embedder.embed_images(flat) if flat else None
+        return fuse(items, texts, image_vectors, self.embedder.dim)
+
+    def from_features(self, items: Sequence[Item], features_dir: Path) -> Encoded | None:
+        """All items at once from the training feature cache (``multimodal.cached_vectors``).
+
+        The frozen lower layers' outputs that training stored are reused, so
+        only the trained top layers run: the same vectors as ``__call__`` to
+        float16 rounding, in a fraction of the time. Whatever is missing is
+        computed and added to that cache. None when the photos are not in a
+        cleaned catalogue's ``images/`` folder (the cache is keyed from there).
+        """
+        from multimodal.cached_vectors import photo_vectors, text_vectors
+
+        paths = [Path(p) for item in items for p in item.image_paths]
+        if paths and any(p.parent.name != IMAGES_DIR or p.parent != paths[0].parent for p in paths):
+            return None
+        texts = text_vectors(self.embedder, [item.text for item in items], features_dir)
+        image_vectors = None
+        if paths:
+            catalogue = CleanCatalogue(root=paths[0].parent.parent, listings=())
+            image_ids = [p.stem for p in paths]
+            image_vectors = photo_vectors(self.embedder, catalogue, image_ids, features_dir)
+        return fuse(items, texts, image_vectors, self.embedder.dim)
+
+
+def fuse(
+    items: Sequence[Item], texts: np.ndarray, image_vectors: np.ndarray | None, dim: int
+) -> Encoded:
+    """Each listing's fused vector from its text vector and its photos' vectors.
+
+    Uses the model's own pooling and fusion (``FusionHead``), the same two
+    steps ``Embedder.embed_listings`` takes, so the photos need not go
+    through the image encoder a second time.
+    """
+    import torch
+
+    from multimodal.fusion import FusionHead
+
+    image_vectors = np.zeros((0, dim), np.float32) if image_vectors is None else image_vectors
+    fused, start = [], 0
+    with torch.inference_mode():
+        for text, item in zip(torch.from_numpy(texts), items, strict=True):
+            count = len(item.image_paths)
+            if not count:
+                fused.append(text)
+                continue
+            own = torch.from_numpy(image_vectors[start : start + count])
+            start += count
+            mask = torch.ones(1, count, dtype=torch.bool)
+            pooled = FusionHead.pool_photos(own.unsqueeze(0), mask)[0]
+            fused.append(FusionHead.fuse(text, pooled))
+    return Encoded(
+        fids=np.array([item.fid for item in items], dtype=np.int64),
+        vectors=np.stack([v.numpy() for v in fused]).astype(np.float32).reshape(-1, dim),
+        image_fids=np.array([f for item in items for f in item.image_fids], dtype=np.int64),
+        image_vectors=np.asarray(image_vectors, dtype=np.float32).reshape(-1, dim),
+    )

@@ -20,7 +20,7 @@ import numpy as np
 
 from indexing.config import ReindexConfig
 from indexing.embedding_cache import LISTING, PHOTO, EmbeddingCache
-from indexing.index_store import Contents, IndexDirectory, IndexManifest
+from indexing.index_store import Contents, IndexDirectory, IndexManifest, IndexMismatch
 from indexing.reindex import executors
 from indexing.reindex.mapper import Encoded, Mapper, read_model_identity
 from indexing.reindex.reader import Item, sync_catalogue, to_item
@@ -79,10 +79,15 @@ def diff(previous: dict[int, bytes], records: list[Record]) -> dict[str, int]:
 
 
 def _previous(index_dir: IndexDirectory) -> tuple[IndexManifest | None, Contents | None]:
+    """The current version's manifest and contents; None when there is none we can read
+    (an index of an older format is simply rebuilt)."""
     current = index_dir.current()
     if current is None:
         return None, None
-    return IndexManifest.read(current), Contents.load(current)
+    try:
+        return IndexManifest.read(current), Contents.load(current)
+    except IndexMismatch:
+        return None, None
 
 
 def _data_digest(records: list[Record]) -> str:

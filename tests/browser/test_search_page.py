@@ -80,6 +80,32 @@ def test_uploading_a_photo_shows_results(page, query_photo):
     assert "+ your photo" in page.find_element(By.ID, "results-heading").text
 
 
+DISPATCH_PHOTO = """
+const [url, kind, done] = arguments;
+fetch(url).then((r) => r.blob()).then((blob) => {
+  const data = new DataTransfer();
+  data.items.add(new File([blob], "photo.jpg", { type: "image/jpeg" }));
+  const event = kind === "drop"
+    ? new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true })
+    : new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+  document.body.dispatchEvent(event);
+  done();
+});
+"""
+
+
+@pytest.mark.parametrize("kind", ["drop", "paste"])
+def test_dropping_or_pasting_a_photo_searches_with_it(page, kind):
+    photo_url = search(page, "bike")[0].find_element(By.CSS_SELECTOR, "img").get_attribute("src")
+    page.find_element(By.ID, "q").clear()
+
+    page.execute_async_script(DISPATCH_PHOTO, photo_url, kind)
+
+    wait_for(page, lambda d: d.find_element(By.ID, "photo-chip").is_displayed())
+    wait_for(page, lambda d: "photo" in d.find_element(By.ID, "results-heading").text)
+    assert wait_for_results(page)
+
+
 def test_a_price_filter_shows_only_matching_prices(page, price_range):
     low, high = price_range
     search(page, "sofa")

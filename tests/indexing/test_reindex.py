@@ -141,6 +141,17 @@ def test_model_loaded_only_when_something_needs_embedding(
     assert catalogue.reindex(None).embedded == 0
 
 
+def test_an_unreadable_old_index_is_rebuilt_from_the_cache(catalogue: Catalogue, embedder) -> None:
+    import json
+
+    catalogue.reindex(Mapper(embedder))
+    manifest = catalogue.index_dir / "v1" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 0}))
+    rebuilt = CountingMapper(embedder)
+    summary = catalogue.reindex(rebuilt)
+    assert summary.written and summary.version == 2 and rebuilt.seen == []
+
+
 def test_crash_between_write_and_swap_keeps_the_old_index(
     catalogue: Catalogue, embedder, monkeypatch
 ) -> None:
@@ -222,6 +233,23 @@ def test_index_refuses_another_model(built_index) -> None:
 
     with pytest.raises(IndexMismatch, match="was built by model"):
         IndexDirectory(built_index.index_dir).load_current("0123456789abcdef")
+
+
+def test_bulk_runs_reuse_the_training_feature_cache(
+    catalogue: Catalogue, embedder, model_workspace
+) -> None:
+    config = replace(CONFIG, features_dir=model_workspace.features_dir, features_min_items=2)
+    summary = catalogue.reindex(Mapper(embedder), config)
+    assert summary.embedded == SMALL
+    version = IndexDirectory(catalogue.index_dir).load_current(embedder.fingerprint)
+    with Store(catalogue.store_path, catalogue.clean / IMAGES_DIR) as store:
+        items = read_items(store, catalogue.clean / IMAGES_DIR)[:4]
+    photos = load_photos(items)
+    expected = embedder.embed_listings(
+        [ListingContent(item.text, own) for item, own in zip(items, photos, strict=True)]
+    )
+    stored = np.stack([version.listings.reconstruct(item.fid) for item in items])
+    assert (stored * expected).sum(axis=1).min() > 0.999  # float16 cached activations
 
 
 @pytest.mark.slow

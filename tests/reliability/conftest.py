@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
 
 import pytest
 
@@ -13,24 +13,21 @@ FAULT_LISTINGS = 60
 
 
 @pytest.fixture(scope="session")
-def make_fault_workspace(
-    clean_synthetic, trained_bundle_dir, tmp_path_factory
-) -> Callable[[str], FaultWorkspace]:
-    """Build a fresh indexed scratch workspace (its own store and index) per call."""
-
-    def make(name: str, indexed: bool = True) -> FaultWorkspace:
-        ws = subset_workspace(
-            clean_synthetic.root, trained_bundle_dir, tmp_path_factory.mktemp(name),
-            FAULT_LISTINGS,
-        )
-        if indexed:
-            ws.reindex(full=True)
-        return ws
-
-    return make
+def fault_workspace(clean_synthetic, trained_bundle_dir, tmp_path_factory) -> FaultWorkspace:
+    """An indexed scratch workspace, shared by tests that leave its catalogue as they found
+    it (kills, swaps, load)."""
+    ws = subset_workspace(
+        clean_synthetic.root, trained_bundle_dir, tmp_path_factory.mktemp("faults"),
+        FAULT_LISTINGS,
+    )
+    ws.reindex(full=True)
+    return ws
 
 
-@pytest.fixture(scope="session")
-def fault_workspace(make_fault_workspace) -> FaultWorkspace:
-    """Shared by tests that leave the catalogue as they found it (kills, swaps, load)."""
-    return make_fault_workspace("faults")
+@pytest.fixture
+def fault_workspace_copy(fault_workspace, tmp_path) -> FaultWorkspace:
+    """A private copy (store, index; model and photos still linked) for a test that breaks
+    or edits it."""
+    copy = FaultWorkspace(data_dir=fault_workspace.data_dir, home=tmp_path / "home")
+    shutil.copytree(fault_workspace.workspace.root, copy.workspace.root, symlinks=True)
+    return copy

@@ -19,8 +19,8 @@ def test_searches_during_an_index_swap_all_succeed(fault_workspace):
     assert outcome.ok, outcome.as_dict()
 
 
-def test_listing_writes_during_a_reindex_are_not_lost(make_fault_workspace):
-    ws = make_fault_workspace("writes")
+def test_listing_writes_during_a_reindex_are_not_lost(fault_workspace_copy):
+    ws = fault_workspace_copy
     listings = load_clean_catalogue(ws.workspace.clean_dir).listings
     outcome = writes_during_reindex(ws, "reliability-admin-key", [listings[0].id, listings[1].id])
     failed = [name for name, passed in outcome.checks.items() if not passed]

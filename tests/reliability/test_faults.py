@@ -17,19 +17,12 @@ SEED = 8
 
 
 def test_reindex_killed_at_any_point_leaves_old_index_and_store(fault_workspace):
-    campaign = kill_campaign(fault_workspace, random_kills=3, seed=SEED)
+    campaign = kill_campaign(fault_workspace, random_kills=2, seed=SEED)
     for kill in campaign.kills:
         assert kill.ok, kill.as_dict()
     assert campaign.kills[-1].was_running, "the staging kill came after the run had finished"
-    assert sum(kill.was_running for kill in campaign.kills) >= 3
+    assert sum(kill.was_running for kill in campaign.kills) >= 2
     assert campaign.ok, campaign.as_dict()  # and the next reindex completed, nothing left over
-
-
-def _copy(ws: FaultWorkspace, home) -> FaultWorkspace:
-    """A copy of ``ws`` under another home (same data dir name, so same workspace layout)."""
-    copy = FaultWorkspace(data_dir=ws.data_dir, home=home)
-    shutil.copytree(ws.workspace.root, copy.workspace.root, symlinks=True)
-    return copy
 
 
 def _refused(ws: FaultWorkspace, case: str, words: str) -> None:
@@ -39,20 +32,20 @@ def _refused(ws: FaultWorkspace, case: str, words: str) -> None:
     assert words in outcome.message, outcome.message
 
 
-def test_server_refuses_a_missing_model(fault_workspace, tmp_path):
-    ws = _copy(fault_workspace, tmp_path)
+def test_server_refuses_a_missing_model(fault_workspace_copy):
+    ws = fault_workspace_copy
     ws.workspace.model_dir.unlink()  # the symlink to the bundle
     _refused(ws, "missing model", "no model")
 
 
-def test_server_refuses_a_missing_index(fault_workspace, tmp_path):
-    ws = _copy(fault_workspace, tmp_path)
+def test_server_refuses_a_missing_index(fault_workspace_copy):
+    ws = fault_workspace_copy
     shutil.rmtree(ws.workspace.index_dir)
     _refused(ws, "missing index", "index")
 
 
-def test_server_refuses_an_index_built_by_another_model(fault_workspace, tmp_path):
-    ws = _copy(fault_workspace, tmp_path)
+def test_server_refuses_an_index_built_by_another_model(fault_workspace_copy):
+    ws = fault_workspace_copy
     current = IndexDirectory(ws.workspace.index_dir).require_current()
     manifest = json.loads((current / "manifest.json").read_text())
     manifest["model_fingerprint"] = "some-other-model"
