@@ -53,21 +53,28 @@ class SearchRequest(BaseModel):
 
 
 class SearchResult(BaseModel):
-    id: str
+    id: str = Field(description="The listing id (the Products.csv id).")
     title: str
     price: float | None
     category: str
     location: str
-    image_url: str | None
-    score: float
-    reasons: list[str]
+    image_url: str | None = Field(description="The listing's first photo, or null.")
+    score: float = Field(
+        description="Fused relevance: 1.0 for the best match, plus any personal tilt."
+    )
+    reasons: list[str] = Field(
+        description="Why it ranked: text match, keyword match, photo match, similar photo, "
+        "your interest in <category>."
+    )
 
 
 class SearchResponse(BaseModel):
     results: list[SearchResult]
-    total_candidates: int
-    took_ms: float
-    model_version: str
+    total_candidates: int = Field(
+        description="Listings ranked for this query (after filters): how far paging can go."
+    )
+    took_ms: float = Field(description="Time spent in the search service.")
+    model_version: str = Field(description="Fingerprint of the model that embedded the query.")
 
 
 class ListingIn(BaseModel):

@@ -33,7 +33,7 @@ _TOKEN_CONTEXT = b"marketplace-user-token:v1:"
 _user_token_header = APIKeyHeader(
     name=USER_TOKEN_HEADER,
     auto_error=False,
-    description="The user's token (`marketplace user-token USER_ID`); needed for their events.",
+    description="The user's token (`marketplace user-token USER_ID`): to write their events.",
 )
 
 

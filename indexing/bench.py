@@ -39,11 +39,13 @@ class BenchConfig:
     out: Path = DEFAULT_OUT
     executors: tuple[str, ...] = ("local", "ray")
     limit: int | None = None  # only the first N listings, for a quick run
+    cold_limit: int | None = None  # cold runs on the first N only (a time budget)
     batch_size: int = 32
     torch_threads: int = 2
     ray_actors: int = 2
     profile_listings: int = 96
     home: Path | None = None  # scratch workspaces (default: a temporary folder)
+    model_dir: Path | None = None  # default: the dataset workspace's trained model
     cli: bool = True  # also time the incremental runs as the real command
     warm: bool = True  # also a full run reusing the training feature cache
 
@@ -60,10 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--executors", default="local,ray", help="comma-separated, in order")
     parser.add_argument("--limit", type=int, help="only the first N listings (a quick run)")
+    parser.add_argument(
+        "--cold-limit",
+        type=int,
+        help="cold runs on the first N listings only (rates and a projection are reported)",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--ray-actors", type=int, default=2)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--home", type=Path, help="scratch folder (default: temporary)")
+    parser.add_argument("--model", type=Path, help="model folder (default: the workspace's)")
     parser.add_argument(
         "--no-warm", action="store_true", help="skip the run reusing the training feature cache"
     )
@@ -83,9 +91,11 @@ def run_cli(args: argparse.Namespace) -> int:
         out=args.out,
         executors=executors,
         limit=args.limit,
+        cold_limit=args.cold_limit,
         batch_size=args.batch_size,
         ray_actors=args.ray_actors,
         home=args.home,
+        model_dir=args.model,
         warm=not args.no_warm,
     )
     try:
@@ -98,18 +108,19 @@ def run_cli(args: argparse.Namespace) -> int:
 
 def summary_line(report: dict) -> str:
     parts = [
-        f"{name}: {r['seconds']:.0f} s ({r['listings_per_s']:.1f} listings/s, "
-        f"{r['photos_per_s']:.1f} photos/s)"
+        f"{name} {r['listings']} listings: {r['seconds']:.0f} s ({r['listings_per_s']:.1f} "
+        f"listings/s, {r['photos_per_s']:.1f} photos/s)"
         for name, r in report["full"].items()
     ]
-    inc = report["incremental"]
-    one = inc["one_changed"]
-    figures = [f"{one['model_loaded_s']:.2f} s model in memory", f"{one['in_process_s']:.2f} s"]
-    if "cli_s" in one:
-        figures.append(f"{one['cli_s']:.2f} s as a command")
-    parts.append(f"1 changed: {' / '.join(figures)}")
-    parts.append(f"nothing changed: {inc['no_change']['embedded']} re-embedded")
-    return f"reindex bench ({report['data']['listings']} listings): " + "; ".join(parts)
+    inc = report.get("incremental")
+    if inc:
+        one = inc["one_changed"]
+        figures = [f"{one['model_loaded_s']:.2f} s model in memory", f"{one['in_process_s']:.2f} s"]
+        if "cli_s" in one:
+            figures.append(f"{one['cli_s']:.2f} s as a command")
+        parts.append(f"1 changed: {' / '.join(figures)}")
+        parts.append(f"nothing changed: {inc['no_change']['embedded']} re-embedded")
+    return "reindex bench: " + "; ".join(parts)
 
 
 def _save(report: dict, out: Path) -> None:
@@ -118,7 +129,7 @@ def _save(report: dict, out: Path) -> None:
     out.write_text(json.dumps(report, indent=2) + "\n")
 
 
-def _scratch_workspace(source, home: Path, listings):
+def _scratch_workspace(source, home: Path, listings, model_dir: Path):
     """A workspace for ``source.data_dir`` under ``home``: own store, index and cache;
     the photos and the model are links to the source's, the listings a copy."""
     from multimodal.data.catalogue import IMAGES_DIR, LISTINGS_FILE, write_listings
@@ -130,7 +141,7 @@ def _scratch_workspace(source, home: Path, listings):
     workspace.clean_dir.mkdir(parents=True)
     write_listings(workspace.clean_dir / LISTINGS_FILE, listings)
     (workspace.clean_dir / IMAGES_DIR).symlink_to((source.clean_dir / IMAGES_DIR).resolve())
-    workspace.model_dir.symlink_to(source.model_dir.resolve())
+    workspace.model_dir.symlink_to(model_dir.resolve())
     return workspace
 
 
@@ -208,18 +219,18 @@ def profile_embedding(model_dir: Path, image_dir: Path, listings, threads: int) 
 
 def run_bench(config: BenchConfig) -> dict:
     from indexing.config import ReindexConfig
-    from indexing.reindex.mapper import Mapper
     from multimodal.data.catalogue import load_clean_catalogue
     from multimodal.workspace import Workspace
 
     source = Workspace.for_data(config.data)
     catalogue = load_clean_catalogue(source.clean_dir)
-    if not (source.model_dir / "manifest.json").is_file():
-        raise FileNotFoundError(f"no model at {source.model_dir}: run `marketplace train` first")
+    model_dir = config.model_dir or source.model_dir
+    if not (model_dir / "manifest.json").is_file():
+        raise FileNotFoundError(f"no model at {model_dir}: run `marketplace train` first")
     if "ray" in config.executors:
         import ray  # noqa: F401  (fail before the long local run, not after it)
     listings = list(catalogue.listings[: config.limit] if config.limit else catalogue.listings)
-    photos = sum(len(x.image_ids) for x in listings)
+    cold = listings[: config.cold_limit] if config.cold_limit else listings
     home = config.home or Path(tempfile.mkdtemp(prefix="reindex-bench-"))
     base = ReindexConfig(
         batch_size=config.batch_size,
@@ -228,7 +239,7 @@ def run_bench(config: BenchConfig) -> dict:
         ray_cpus_per_actor=max(1.0, 2 / config.ray_actors),
         progress=sys.stderr.isatty(),
     )
-    model = json.loads((source.model_dir / "manifest.json").read_text())
+    model = json.loads((model_dir / "manifest.json").read_text())
     report: dict = {
         "benchmark": "reindex",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -239,51 +250,83 @@ def run_bench(config: BenchConfig) -> dict:
             "python": platform.python_version(),
             "note": "CPU shared with other processes during the run",
         },
-        "data": {"dir": str(config.data), "listings": len(listings), "photos": photos},
-        "model": {"fingerprint": model["fingerprint"], "backbones": model["backbones"]},
-        "config": {k: v for k, v in asdict(config).items() if k not in {"data", "out", "home"}},
+        "data": {"dir": str(config.data), "listings": len(listings), "photos": _photos(listings)},
+        "model": {
+            "dir": str(model_dir),
+            "fingerprint": model["fingerprint"],
+            "backbones": model["backbones"],
+            "image_size": model["config"]["image"]["image_size"],
+        },
+        "config": {
+            k: v for k, v in asdict(config).items() if k not in {"data", "out", "home", "model_dir"}
+        },
         "targets": TARGETS,
         "full": {},
     }
-    workspaces = {}
-    for executor in config.executors:
-        workspace = _scratch_workspace(source, home / executor, listings)
-        workspaces[executor] = workspace
-        seconds, summary = _timed_reindex(workspace, replace(base, executor=executor))
-        report["full"][executor] = {
-            "seconds": round(seconds, 1),
-            "listings_per_s": round(len(listings) / seconds, 1),
-            "photos_per_s": round(photos / seconds, 1),
-            "embedded": summary.embedded,
-            "embedded_photos": summary.embedded_photos,
-            "index_kind": summary.kind,
-            "summary": summary.line(),
-        }
-        if executor == "ray":
-            report["full"][executor]["ray"] = {
-                "actors": config.ray_actors,
-                "cpus": base.ray_num_cpus,
-                "cpus_per_actor": base.ray_cpus_per_actor,
-            }
-        _save(report, config.out)
-    if config.warm and source.features_dir.is_dir():
-        # Warm: the frozen layers' outputs come from the cache training filled.
-        workspace = _scratch_workspace(source, home / "warm", listings)
-        warm = replace(base, executor="local", features_dir=source.features_dir)
-        seconds, summary = _timed_reindex(workspace, warm)
-        report["full"]["local_feature_cache"] = {
-            "seconds": round(seconds, 1),
-            "listings_per_s": round(len(listings) / seconds, 1),
-            "photos_per_s": round(photos / seconds, 1),
-            "embedded": summary.embedded,
-            "embedded_photos": summary.embedded_photos,
-            "index_kind": summary.kind,
-            "summary": summary.line(),
-            "note": "warm: frozen-layer outputs read from the training feature cache",
-        }
-        _save(report, config.out)
 
-    workspace = workspaces.get("local") or next(iter(workspaces.values()))
+    def full_run(name: str, subset: list, run_config: ReindexConfig, note: str) -> object:
+        workspace = _scratch_workspace(source, home / name, subset, model_dir)
+        seconds, summary = _timed_reindex(workspace, run_config)
+        report["full"][name] = {
+            "listings": len(subset),
+            "photos": _photos(subset),
+            "seconds": round(seconds, 1),
+            "listings_per_s": round(len(subset) / seconds, 2),
+            "photos_per_s": round(_photos(subset) / seconds, 2),
+            "projected_full_catalogue_s": round(seconds * len(listings) / len(subset), 1),
+            "embedded": summary.embedded,
+            "embedded_photos": summary.embedded_photos,
+            "index_kind": summary.kind,
+            "summary": summary.line(),
+            "note": note,
+        }
+        _save(report, config.out)
+        return workspace
+
+    whole = None  # a workspace indexed over the whole catalogue, for the incremental runs
+    for executor in config.executors:
+        note = "cold: empty store, embedding cache and no feature cache"
+        if executor == "ray":
+            note += (
+                f"; Ray Data on a local Ray with {base.ray_num_cpus} CPUs, "
+                f"{config.ray_actors} encoder actor(s)"
+            )
+        run_config = replace(base, executor=executor)
+        if executor == "ray":  # the cores are shared out between the actors
+            run_config = replace(
+                run_config, torch_threads=max(1, config.torch_threads // config.ray_actors)
+            )
+        workspace = full_run(executor, cold, run_config, note)
+        whole = workspace if len(cold) == len(listings) else whole
+    if config.warm and source.features_dir.is_dir():
+        warm = replace(
+            base, executor="local", features_dir=source.features_dir, features_min_items=1
+        )
+        note = "warm: frozen-layer outputs read from the feature cache training filled"
+        whole = full_run("local_feature_cache", listings, warm, note)
+    if whole is not None:
+        report["incremental"] = incremental_runs(whole, listings, base, model_dir, config)
+        _save(report, config.out)
+    report["profile"] = profile_embedding(
+        model_dir,
+        source.clean_dir / "images",
+        listings[: config.profile_listings],
+        config.torch_threads,
+    )
+    _save(report, config.out)
+    if config.home is None:
+        shutil.rmtree(home, ignore_errors=True)
+    return report
+
+
+def _photos(listings) -> int:
+    return sum(len(x.image_ids) for x in listings)
+
+
+def incremental_runs(workspace, listings, base, model_dir: Path, config: BenchConfig) -> dict:
+    """Nothing changed, then one listing's title edited, on an up-to-date full index."""
+    from indexing.reindex.mapper import Mapper
+
     local = replace(base, executor="local", progress=False)
     inc: dict = {}
     seconds, summary = _timed_reindex(workspace, local)
@@ -296,7 +339,7 @@ def run_bench(config: BenchConfig) -> dict:
         "summary": summary.line(),
         "note": "in-process, the run loads the model from disk (torch already imported)",
     }
-    mapper = Mapper.load(source.model_dir, config.torch_threads)
+    mapper = Mapper.load(model_dir, config.torch_threads)
     edited = _edit_one(workspace, edited, "(edited again)")
     seconds, summary = _timed_reindex(workspace, local, mapper)
     inc["one_changed"]["model_loaded_s"] = round(seconds, 3)
@@ -306,15 +349,4 @@ def run_bench(config: BenchConfig) -> dict:
         _edit_one(workspace, edited, "(edited once more)")
         inc["one_changed"]["cli_s"] = round(_timed_cli(workspace), 3)
         inc["one_changed"]["cli_note"] = "fresh process: interpreter, torch import, model load"
-    report["incremental"] = inc
-    _save(report, config.out)
-    report["profile"] = profile_embedding(
-        source.model_dir,
-        source.clean_dir / "images",
-        listings[: config.profile_listings],
-        config.torch_threads,
-    )
-    _save(report, config.out)
-    if config.home is None:
-        shutil.rmtree(home, ignore_errors=True)
-    return report
+    return inc

@@ -77,6 +77,18 @@ class LexicalIndex:
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
 
+    def documents(self) -> dict[int, tuple[str, str]]:
+        """Every document as ``fid -> (title, description)``."""
+        with self._lock:
+            rows = self._conn.execute("SELECT rowid, title, description FROM docs").fetchall()
+        return {fid: (title, description) for fid, title, description in rows}
+
+    def sync(self, docs: dict[int, tuple[str, str]]) -> None:
+        """Make the index hold exactly ``docs``, rewriting only what differs."""
+        held = self.documents()
+        self.delete(fid for fid in held if fid not in docs)
+        self.upsert_many((fid, *doc) for fid, doc in docs.items() if held.get(fid) != doc)
+
     def upsert_many(self, docs: Iterable[tuple[int, str, str]]) -> None:
         rows = [(int(fid), title, description) for fid, title, description in docs]
         with self._lock:

@@ -305,7 +305,7 @@ def kill_campaign(ws: FaultWorkspace, random_kills: int, seed: int) -> KillCampa
     ws.reindex(full=True)
     duration = time.perf_counter() - started
     rng = random.Random(seed)
-    delays = sorted(rng.uniform(0.15, 0.95) * duration for _ in range(random_kills))
+    delays = sorted(rng.uniform(0.1, 0.85) * duration for _ in range(random_kills))
     kills = [kill_reindex(ws, after_s=delay) for delay in delays]
     kills.append(kill_reindex(ws, at_staging=True))
     before = index_state(ws)

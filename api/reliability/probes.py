@@ -115,6 +115,15 @@ def search_probes(ctx: ProbeContext) -> list[Probe]:
             422,
         ),
         Probe(
+            "deeply nested JSON",
+            "POST",
+            "/search",
+            {
+                "content": b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                "headers": {"content-type": "application/json"},
+            },
+        ),
+        Probe(
             "body over the cap (declared length)",
             "POST",
             "/search",

@@ -162,6 +162,7 @@ def reindex(
             changes=changes,
             config=config.index,
             started=started,
+            previous=None if config.full or contents is None else index_dir.current(),
         )
         index_dir.swap_current(version)
         index_dir.prune(config.keep_versions)

@@ -32,18 +32,26 @@ def write_version(
     changes: dict[str, int],
     config: IndexConfig,
     started: float,
+    previous: Path | None = None,
 ) -> tuple[Path, int]:
     """Build and save the listing, photo and lexical indexes; returns (folder, version).
 
     ``vectors`` / ``photo_vectors`` map every live fid / image fid to its
-    vector; ``model`` carries ``fingerprint``, ``dim`` and ``backbones``.
+    vector; ``model`` carries ``fingerprint``, ``dim`` and ``backbones``;
+    ``previous`` is a version folder whose lexical index to update rather
+    than rebuild.
     """
     dim = int(model["dim"])
     fids = np.array([r.fid for r in records], dtype=np.int64)
     image_fids = np.array([f for r in records for f in r.image_fids], dtype=np.int64)
     listings = VectorIndex.build(fids, _stack(fids, vectors, dim), config, dim=dim)
     photos = VectorIndex.build(image_fids, _stack(image_fids, photo_vectors, dim), config, dim=dim)
-    lexical = LexicalIndex.build((r.fid, r.listing.title, r.listing.description) for r in records)
+    docs = {r.fid: (r.listing.title, r.listing.description) for r in records}
+    if previous is None:
+        lexical = LexicalIndex.build((fid, *doc) for fid, doc in docs.items())
+    else:  # start from the previous version's index: an edit rewrites one document
+        lexical = LexicalIndex.load(previous)
+        lexical.sync(docs)
     contents = Contents(
         fids=fids,
         hashes=np.array([r.content_hash.encode("ascii") for r in records], dtype="S64"),

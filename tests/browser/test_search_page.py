@@ -201,3 +201,25 @@ def test_the_page_fits_desktop_and_narrow_screens(page, name, width, height):
     columns = sum(1 for y in tops if abs(y - tops[0]) < 1)
     assert columns == 2 if width < 600 else columns >= 4
     screenshot(page, f"page-{name}")
+
+    page.find_element(By.CSS_SELECTOR, f"{RESULT_CARDS} .card-open").click()
+    wait_for(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#similar .card:not(.card-skeleton)"))
+    dialog_overflow = page.execute_script(
+        "const d = document.getElementById('listing'); return d.scrollWidth - d.clientWidth"
+    )
+    assert dialog_overflow <= 0
+    screenshot(page, f"listing-{name}")
+
+
+def test_empty_and_error_states_say_what_happened(page, tmp_path):
+    search(page, "sofa")
+    page.find_element(By.ID, "location").send_keys("Atlantis", Keys.ENTER)
+    empty = wait_for(page, lambda d: d.find_element(By.CSS_SELECTOR, ".state-empty"))
+    assert "No listings match these filters" in empty.text
+    assert not page.find_elements(By.CSS_SELECTOR, RESULT_CARDS)
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"this is not a photo")
+    page.find_element(By.ID, "photo").send_keys(str(broken))
+    toast = wait_for(page, lambda d: d.find_element(By.CSS_SELECTOR, "#toast:not([hidden])"))
+    assert "could not be read" in toast.text

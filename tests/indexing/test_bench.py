@@ -29,6 +29,7 @@ def test_reindex_bench_writes_its_report(
         out=out,
         executors=("local",),
         limit=10,
+        cold_limit=6,
         batch_size=4,
         profile_listings=4,
         home=tmp_path / "bench",
@@ -36,8 +37,8 @@ def test_reindex_bench_writes_its_report(
     )
     report = run_bench(config)
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
-    assert report["full"]["local"]["embedded"] == 10
-    assert report["full"]["local_feature_cache"]["embedded"] == 10
+    assert report["full"]["local"]["embedded"] == report["full"]["local"]["listings"] == 6
+    assert report["full"]["local_feature_cache"]["embedded"] == 10  # incremental runs on this
     assert report["incremental"]["no_change"]["embedded"] == 0
     assert report["incremental"]["one_changed"]["embedded"] == 1
     assert report["profile"]["sample_listings"] == 4
