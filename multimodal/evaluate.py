@@ -195,11 +195,21 @@ def classification_report(
 
 
 def extraction_stats(features_root: Path, model: MultimodalModel) -> dict[str, Any]:
-    """How long filling the frozen-feature caches took when they were built (cold run)."""
-    return {
-        "texts": FeatureCache(features_root, text_trunk_namespace(model.text)).stats(),
-        "photos": FeatureCache(features_root, image_trunk_namespace(model.image)).stats(),
-    }
+    """How long filling the frozen-feature caches took (the cold part of a first run).
+
+    ``complete`` is false when the recorded time does not cover every cached item
+    (a fill that was interrupted and resumed), so a partial figure is never taken
+    for the whole.
+    """
+    out = {}
+    for name, namespace in (
+        ("texts", text_trunk_namespace(model.text)),
+        ("photos", image_trunk_namespace(model.image)),
+    ):
+        cache = FeatureCache(features_root, namespace)
+        stats = cache.stats()
+        out[name] = {**stats, "cached_items": len(cache), "complete": stats["items"] >= len(cache)}
+    return out
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:

@@ -456,6 +456,9 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
   showFilterCount(filters);
   const invalid = validateFilters(filters);
   if (invalid) {
+    state.controller?.abort();
+    els.results.replaceChildren();
+    els.loadMore.hidden = true;
     showState("error", invalid);
     setStatus("");
     return;
@@ -475,7 +478,6 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
   if (!append) syncUrl(body);
   setLoading(true, { append, quiet });
 
-  const started = performance.now();
   let payload;
   try {
     payload = await api("/search", {
@@ -496,7 +498,6 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
     return;
   }
   if (state.controller !== controller) return;
-  const roundTrip = performance.now() - started;
   setLoading(false, { append });
   state.historyChanged = false;
 
@@ -512,11 +513,11 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
   renderResults(results, { append, previousRanks });
   els.loadMore.hidden = results.length < PAGE_SIZE;
   const shown = append ? els.results.children.length : results.length;
-  setStatus(describe(payload, shown, roundTrip, body));
+  setStatus(describe(payload, shown, body));
   if (!append && !shown) {
     const filtered = Object.keys(body.filters).length > 0;
     showState("empty", filtered
-      ? "No listings match these filters. Try a wider price range or another category."
+      ? "No listings match these filters. Try widening or clearing some of them."
       : "No listings found. Try different words or another photo.", { clearFilters: filtered });
   } else {
     showState(null);
@@ -533,8 +534,9 @@ function headingFor(body) {
   return "Listings like your photo";
 }
 
-function describe(payload, shown, roundTrip, body) {
-  const took = typeof payload.took_ms === "number" ? payload.took_ms : roundTrip;
+/** "24 listings · 12 ms · personalised for alex": the count, the server's query time, whose ranking. */
+function describe(payload, shown, body) {
+  const took = payload.took_ms;
   const parts = [`${shown.toLocaleString("en-GB")} ${shown === 1 ? "listing" : "listings"}`];
   parts.push(`${took < 10 ? took.toFixed(1) : Math.round(took)} ms`);
   if (body.personalise && body.user_id) parts.push(`personalised for ${body.user_id}`);
@@ -548,7 +550,6 @@ function setStatus(text) {
 
 function setLoading(loading, { append = false, quiet = false } = {}) {
   els.results.setAttribute("aria-busy", String(loading));
-  document.body.classList.toggle("is-loading", loading);
   if (append) {
     els.loadMore.disabled = loading;
     els.loadMore.textContent = loading ? "Loading…" : "Show more";
@@ -581,6 +582,7 @@ function showWelcome() {
   els.results.replaceChildren();
   els.loadMore.hidden = true;
   els.heading.textContent = "Find something second-hand";
+  els.heading.title = "";
   setStatus("");
   showState("welcome", "Search by words, by photo, or both. Drop or paste a photo anywhere on the page.",
     { examples: true });
@@ -599,39 +601,34 @@ function showState(kind, message = "", { retry = false, clearFilters = false, ex
   text.textContent = message;
   if (kind === "error") text.setAttribute("role", "alert");
   els.stateBox.append(icon, text);
-  if (retry) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "btn btn-secondary";
-    button.textContent = "Try again";
-    button.addEventListener("click", () => runSearch());
-    els.stateBox.append(button);
-  }
+  if (retry) els.stateBox.append(makeButton("Try again", "btn btn-secondary", () => runSearch()));
+  if (clearFilters) els.stateBox.append(makeButton("Clear filters", "btn btn-secondary", resetFilters));
   if (examples) {
     const list = document.createElement("div");
     list.className = "examples";
     list.setAttribute("aria-label", "Example searches");
     for (const query of EXAMPLE_QUERIES) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "example";
-      button.textContent = query;
-      button.addEventListener("click", () => {
+      list.append(makeButton(query, "example", () => {
         els.q.value = query;
         runSearch();
-      });
-      list.append(button);
+      }));
     }
     els.stateBox.append(list);
   }
-  if (clearFilters) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "btn btn-secondary";
-    button.textContent = "Clear filters";
-    button.addEventListener("click", resetFilters);
-    els.stateBox.append(button);
-  }
+}
+
+function el(tag, className, text = "") {
+  const element = document.createElement(tag);
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
+function makeButton(label, className, onClick) {
+  const element = el("button", className, label);
+  element.type = "button";
+  element.addEventListener("click", onClick);
+  return element;
 }
 
 function syncUrl(body) {
@@ -779,18 +776,13 @@ async function openListing(id, { opener = null, source = null } = {}) {
 }
 
 function noteLine(text) {
-  const p = document.createElement("p");
-  p.className = "muted";
-  p.textContent = text;
-  return p;
+  return el("p", "muted", text);
 }
 
 function errorLine(text) {
-  const p = document.createElement("p");
-  p.className = "inline-error";
-  p.setAttribute("role", "alert");
-  p.textContent = text;
-  return p;
+  const line = el("p", "inline-error", text);
+  line.setAttribute("role", "alert");
+  return line;
 }
 
 function renderListing(listing) {
@@ -835,42 +827,23 @@ function renderListing(listing) {
     gallery.append(thumbs);
   }
 
-  const info = document.createElement("div");
-  info.className = "detail-info";
-  const crumbs = document.createElement("p");
-  crumbs.className = "detail-category";
-  crumbs.textContent = categoryParts(listing.category).join(" › ");
-  const title = document.createElement("h2");
+  const info = el("div", "detail-info");
+  const crumbs = el("p", "detail-category", categoryParts(listing.category).join(" › "));
+  const title = el("h2", "", listing.title);
   title.id = "listing-title";
-  title.textContent = listing.title;
-  const price = document.createElement("p");
-  price.className = "detail-price";
-  price.textContent = formatPrice(listing.price);
-  const where = document.createElement("p");
-  where.className = "detail-location";
-  where.textContent = listing.location || "";
-  const actions = document.createElement("div");
-  actions.className = "detail-actions";
-  const save = document.createElement("button");
-  save.type = "button";
-  save.className = "btn btn-primary detail-save";
+  const price = el("p", "detail-price", formatPrice(listing.price));
+  const where = el("p", "detail-location", listing.location || "");
+  const actions = el("div", "detail-actions");
+  const save = makeButton("", "btn btn-primary detail-save", () => toggleSave(id, save));
   save.dataset.saveId = id;
   save.setAttribute("aria-pressed", String(state.saved.has(id)));
-  save.innerHTML = '<span class="save-label"></span>';
-  save.querySelector(".save-label").textContent = state.saved.has(id) ? "Saved" : "Save";
-  save.addEventListener("click", () => toggleSave(id, save));
+  save.append(el("span", "save-label", state.saved.has(id) ? "Saved" : "Save"));
   actions.append(save);
   if (urls.length) {
-    const byPhoto = document.createElement("button");
-    byPhoto.type = "button";
-    byPhoto.className = "btn btn-secondary";
-    byPhoto.textContent = "Search with this photo";
-    byPhoto.addEventListener("click", () => searchWithPhotoAt(main.querySelector("img").src));
-    actions.append(byPhoto);
+    actions.append(makeButton("Search with this photo", "btn btn-secondary",
+      () => searchWithPhotoAt(main.querySelector("img").src)));
   }
-  const description = document.createElement("div");
-  description.className = "detail-description";
-  description.textContent = listing.description || "No description.";
+  const description = el("div", "detail-description", listing.description || "No description.");
   info.append(crumbs, title, price, where, actions, description);
   wrap.append(gallery, info);
   els.dialogBody.replaceChildren(wrap);

@@ -40,7 +40,7 @@ def run(
     if not items:
         return iter(())
     if config.executor == "ray":
-        return run_ray(items, config, model_dir)
+        return run_ray(items, config, model_dir.resolve())
     if config.executor == "local":
         return run_local(items, config, mapper or Mapper.load(model_dir, config.torch_threads))
     raise ValueError(f"unknown executor {config.executor!r}")

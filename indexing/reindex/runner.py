@@ -132,7 +132,9 @@ def reindex(
 
         cache = EmbeddingCache(index_root / CACHE_FILE, model.fingerprint, model.dim)
         try:
-            vectors, photo_vectors, todo = _from_cache(cache, records, store.image_dir, config)
+            # absolute paths: Ray workers need not share this process's working directory
+            image_dir = store.image_dir.resolve()
+            vectors, photo_vectors, todo = _from_cache(cache, records, image_dir, config)
             embedded_photos = 0
             record_of = {r.fid: r for r in records}
             for encoded in executors.run(todo, config, model_dir, mapper):

@@ -59,3 +59,20 @@ def test_symlink_out_of_the_folder_is_refused(tmp_path):
     (folder / "planted.jpg").symlink_to(outside)
     with pytest.raises(InputError):
         safe_image_path(folder, "planted")
+
+
+def test_user_token_cli_prints_the_token(monkeypatch, capsys):
+    from scripts.cli import main
+
+    monkeypatch.setenv("MARKETPLACE_USER_TOKEN_SECRET", SECRET.get_secret_value())
+    assert main(["user-token", "alice"]) == 0
+    assert capsys.readouterr().out.strip() == user_token(SECRET, "alice")
+
+
+def test_user_token_cli_without_a_secret_is_a_one_line_error(monkeypatch, capsys):
+    from scripts.cli import main
+
+    monkeypatch.delenv("MARKETPLACE_USER_TOKEN_SECRET", raising=False)
+    assert main(["user-token", "alice"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "MARKETPLACE_USER_TOKEN_SECRET" in err
