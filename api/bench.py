@@ -28,6 +28,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -289,7 +290,11 @@ def run_http_bench(
             )
     at_16 = next((t for t in throughput if t["concurrency"] == 16), None)
     return {
-        "server": {"listings": ready.get("listings"), "model_version": ready.get("model_version")},
+        "server": {
+            "listings": ready.get("listings"),
+            "model_version": ready.get("model_version"),
+            **artefacts(settings),
+        },
         "latency": latency,
         "throughput": throughput,
         "zero_errors": all(v["errors"] == 0 for v in latency.values())
@@ -304,8 +309,29 @@ def run_http_bench(
         },
         "config": asdict(config),
         "query_material": {
-            "text": "distinct 2-4 word title prefixes from the catalogue",
-            "photo": "the catalogue's cleaned photos",
+            "text": "distinct 2-4 word title prefixes from the catalogue, each sent once",
+            "text_repeated": "the first 100 text queries again (the query-embedding cache)",
+            "photo": "the catalogue's cleaned photos, base64 in JSON",
+            "throughput": "text queries not sent before, closed loop, fixed time per level",
+        },
+    }
+
+
+def artefacts(settings: Settings) -> dict:
+    """What the measured server loaded, from the manifests (so a report says what it measured)."""
+    import json
+
+    from indexing.index_store import MANIFEST_FILE, IndexDirectory
+
+    model = json.loads((settings.resolved_model_dir / MANIFEST_FILE).read_text())
+    index = json.loads(
+        (IndexDirectory(settings.resolved_index_dir).require_current() / MANIFEST_FILE).read_text()
+    )
+    return {
+        "model": {k: model.get(k) for k in ("fingerprint", "created", "backbones", "data")},
+        "index": {
+            k: index.get(k)
+            for k in ("version", "kind", "count", "photo_count", "built_at", "data")
         },
     }
 
@@ -332,8 +358,6 @@ def run_scale_bench(
     the search knob (IVF ``nprobe`` / HNSW ``efSearch``) at 1x, 2x and 4x the
     served value; the cheapest setting reaching the recall target is reported.
     """
-    import tempfile
-
     import faiss
     import torch
 
@@ -487,7 +511,7 @@ def run_cli(args) -> int:
         try:
             if not args.skip_http:
                 config = HttpBenchConfig(seconds_per_level=args.seconds)
-                log_path = args.out.with_suffix(".server.log")
+                log_path = Path(tempfile.gettempdir()) / "marketplace-search-bench-server.log"
                 report["http"] = run_http_bench(settings, config, log_path, progress)
             if args.scale:
                 config = ScaleBenchConfig(size=args.scale, approximate=args.approximate)

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import faiss
 import numpy as np
 from PIL import Image
 
@@ -171,13 +172,12 @@ class SearchService:
     @classmethod
     def open(cls, settings: Settings) -> SearchService:
         """Load model, index and store; refuse a missing or mismatched one with one line."""
-        import faiss
         import torch
 
         from multimodal.embedder import Embedder
 
         torch.set_num_threads(settings.torch_threads)
-        faiss.omp_set_num_threads(settings.faiss_threads)
+        _faiss_threads(settings.faiss_threads)
         model_dir = settings.resolved_model_dir
         if not (model_dir / "manifest.json").is_file():
             raise StartupError(f"no model at {model_dir}: run `marketplace train` first")
@@ -243,6 +243,7 @@ class SearchService:
 
     def search(self, query: Query) -> SearchResponse:
         started = time.perf_counter()
+        _faiss_threads(self.settings.faiss_threads)
         text = self._clean_text(query.text)
         if text is None and query.image is None:
             raise InputError(422, "give a query text, a photo, or both")
@@ -280,6 +281,7 @@ class SearchService:
     def similar(self, listing_id: str, k: int) -> SimilarResponse:
         """Nearest listings to this one's own vector, itself left out."""
         started = time.perf_counter()
+        _faiss_threads(self.settings.faiss_threads)
         live = self._live
         fid = self._fid(live, listing_id)
         vector = self.index.listings.reconstruct(fid)
@@ -522,6 +524,21 @@ class SearchService:
             (item.fid, listing.title, listing.description)
             for item, listing in zip(items, listings, strict=True)
         )
+
+
+_thread_state = threading.local()
+
+
+def _faiss_threads(n: int) -> None:
+    """Set FAISS's OpenMP team size in *this* thread.
+
+    ``omp_set_num_threads`` is per thread: set once at start-up it leaves the
+    server's worker threads on the default (every core), and an OpenMP team
+    contending for two shared cores costs more than the scan it splits.
+    """
+    if getattr(_thread_state, "faiss_threads", None) != n:
+        faiss.omp_set_num_threads(n)
+        _thread_state.faiss_threads = n
 
 
 def keywords(text: str) -> str:

@@ -134,11 +134,19 @@ class Embedder:
         """Root-category probabilities (summing to 1) from text, photos, or both."""
         if not (text and text.strip()) and not images:
             raise ValueError("predicting a category needs text or a photo")
-        if text and text.strip():
-            joint = self._listing_vectors([ListingContent(text, list(images))])[0]
-        else:
+        head = self.model.head
+        pooled = None
+        if images:
             photos = self._photo_vectors(list(images))
             mask = torch.ones(1, len(photos), dtype=torch.bool)
-            joint = self.model.head.pool_photos(photos.unsqueeze(0), mask)[0]
-        probs = torch.softmax(self.model.head.classify(joint.unsqueeze(0)), dim=-1)[0]
+            pooled = head.pool_photos(photos.unsqueeze(0), mask)
+        if not (text and text.strip()):
+            logits = head.classify(pooled)
+        else:
+            text_vec = self._text_vectors([text])
+            fused = head.fuse(text_vec, pooled)
+            has_image = torch.tensor([pooled is not None])
+            photo_vec = pooled if pooled is not None else torch.zeros_like(text_vec)
+            logits = head.classify_listing(fused, text_vec, photo_vec, has_image)
+        probs = torch.softmax(logits, dim=-1)[0]
         return {label: float(p) for label, p in zip(self.labels, probs.tolist(), strict=True)}

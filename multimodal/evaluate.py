@@ -50,6 +50,9 @@ PEER_FIGURES = {
 
 
 def strip_boilerplate(description: str) -> str:
+    """The description without the boilerplate line; untouched when it has none."""
+    if not has_boilerplate(description):
+        return description
     return " ".join(BOILERPLATE.sub(" ", description).split())
 
 

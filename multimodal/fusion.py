@@ -50,6 +50,10 @@ class FusionHead(nn.Module):
             nn.Linear(cfg.hidden_dim, n_classes),
         )
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.init_temperature)))
+        # How much the text-only and image-only predictions add to the fused vector's
+        # when classifying a listing (log-probabilities summed); tuned on validation
+        # after training, saved with the weights. (0, 0): the fused vector alone.
+        self.register_buffer("mix_weights", torch.zeros(2))
 
     @property
     def scale(self) -> torch.Tensor:
@@ -84,6 +88,18 @@ class FusionHead(nn.Module):
 
     def classify(self, joint: torch.Tensor) -> torch.Tensor:
         return self.classifier(joint)
+
+    def classify_listing(
+        self, fused: torch.Tensor, text: torch.Tensor, photos: torch.Tensor, has_image: torch.Tensor
+    ) -> torch.Tensor:
+        """Log-probabilities for whole listings: the fused vector's prediction, plus the
+        text-only and (where there are photos) image-only ones at ``mix_weights``."""
+        text_weight, image_weight = self.mix_weights
+        out = self.classify(fused).log_softmax(-1) + text_weight * self.classify(text).log_softmax(
+            -1
+        )
+        image = self.classify(photos).log_softmax(-1) * has_image[:, None].to(fused.dtype)
+        return (out + image_weight * image).log_softmax(-1)
 
 
 class MultimodalModel(nn.Module):

@@ -146,8 +146,31 @@ def joint_vectors(
 
 @torch.no_grad()
 def predict_logits(head: FusionHead, vectors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Text-only and image-only logits from their vectors; fused from ``classify_listing``."""
     head.eval()
-    return {mode: head.classify(vectors[mode]) for mode in MODES}
+    out = {mode: head.classify(vectors[mode]) for mode in ("text", "image")}
+    out["fused"] = head.classify_listing(
+        vectors["fused"], vectors["text"], vectors["image"], vectors["has_image"]
+    )
+    return out
+
+
+MIX_GRID = [(a, b) for a in (0.0, 0.5, 1.0, 2.0) for b in (0.0, 0.25, 0.5, 1.0)]
+
+
+@torch.no_grad()
+def tune_mix_weights(
+    head: FusionHead, vectors: dict[str, torch.Tensor], labels: torch.Tensor
+) -> tuple[float, float]:
+    """Pick the ``mix_weights`` with the best validation accuracy (ties: the simplest)."""
+    best, best_acc = (0.0, 0.0), -1.0
+    for weights in MIX_GRID:
+        head.mix_weights.copy_(torch.tensor(weights))
+        acc = float((predict_logits(head, vectors)["fused"].argmax(1) == labels).float().mean())
+        if acc > best_acc + 1e-9:
+            best, best_acc = weights, acc
+    head.mix_weights.copy_(torch.tensor(best))
+    return best
 
 
 def accuracies(
@@ -493,6 +516,9 @@ def train_model(
         )
         timings["stage2_seconds"] = time.perf_counter() - start
         result["stage2_val"] = stage2_val()
+    _, _, vectors = evaluate_features(model, feats, data.val_idx, labels[data.val_idx])
+    result["mix_weights"] = tune_mix_weights(model.head, vectors, labels[data.val_idx])
+    result["final_val"] = evaluate_features(model, feats, data.val_idx, labels[data.val_idx])[0]
     logger.close()
     model.eval()
     model.requires_grad_(False)
@@ -581,7 +607,8 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
         "cold": any(feats.computed.values()),
     }
     metrics = {
-        "val": result.get("stage2_val", result["stage1_val"]),
+        "val": result["final_val"],
+        "mix_weights": list(result["mix_weights"]),
         "stage1_val": result["stage1_val"],
         "stage1_test": stage1_test,
     }
