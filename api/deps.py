@@ -39,9 +39,9 @@ async def require_admin(
     key: Annotated[str | None, Security(_admin_header)] = None,
 ) -> None:
     """Writes need the admin key; with no key configured they are disabled, never open."""
-    if settings.admin_key is None:
+    expected = settings.admin_key.get_secret_value().encode() if settings.admin_key else b""
+    if not expected:  # unset or empty: an empty key would guard nothing
         raise InputError(403, "catalogue writes are disabled: no admin key is configured")
-    expected = settings.admin_key.get_secret_value().encode()
     if key is None or not hmac.compare_digest(key.encode(), expected):
         raise InputError(
             401, f"missing or wrong {ADMIN_KEY_HEADER}", {"WWW-Authenticate": "ApiKey"}

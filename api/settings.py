@@ -30,12 +30,9 @@ class Settings(BaseSettings):
     # None means catalogue writes are disabled, never open to everyone.
     admin_key: SecretStr | None = None
 
-    # Query shape.
-    default_k: int = Field(20, ge=1)
-    max_k: int = Field(100, ge=1)
+    # Query shape (k is 1..100, default 20, by the API contract in ``api.schemas``).
     max_offset: int = Field(10_000, ge=0)
     max_text_chars: int = Field(1000, ge=1)
-    max_similar_k: int = Field(100, ge=1)
 
     # Ranking. Candidates are fused from this many dense and lexical hits
     # (more when a page reaches deeper), so paging never reshuffles a page.

@@ -100,7 +100,7 @@ def run_cli(args: argparse.Namespace) -> int:
     )
     try:
         report = run_bench(config)
-    except (FileNotFoundError, ImportError) as exc:
+    except (FileNotFoundError, ImportError, ValueError) as exc:  # e.g. an unloadable model
         raise CliError(str(exc)) from exc
     print(summary_line(report))
     return 0

@@ -6,6 +6,7 @@ import base64
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.main import create_app
 from api.service import SearchService
@@ -32,15 +33,18 @@ def test_writes_need_the_admin_key(writable_client: TestClient) -> None:
     assert writable_client.delete("/listings/x", headers=wrong).status_code == 401
 
 
+@pytest.mark.parametrize("configured", [None, ""])
 def test_no_key_configured_means_writes_are_disabled(
-    api_settings, api_service: SearchService
+    api_settings, api_service: SearchService, configured: str | None
 ) -> None:
-    settings = api_settings.model_copy(update={"admin_key": None})
+    settings = api_settings.model_copy(
+        update={"admin_key": None if configured is None else SecretStr(configured)}
+    )
     with TestClient(create_app(settings, api_service)) as no_key:
         response = no_key.post("/listings", json=NEW, headers=ADMIN)
         assert response.status_code == 403
         assert "disabled" in response.json()["detail"]
-        assert no_key.put("/listings/x", json=NEW, headers=ADMIN).status_code == 403
+        assert no_key.put("/listings/x", json=NEW, headers={"X-Admin-Key": ""}).status_code == 403
 
 
 def test_create_update_delete_are_searchable_at_once(writable_client: TestClient) -> None:
