@@ -160,7 +160,8 @@ class KillOutcome:
         return {**asdict(self), "ok": self.ok}
 
 
-def _staging_appeared(index_dir: Path) -> bool:
+def staging_in_progress(index_dir: Path) -> bool:
+    """A reindex is writing a new version (its staging folder exists)."""
     return any(index_dir.glob(".staging-*"))
 
 
@@ -188,7 +189,7 @@ def kill_reindex(
     started = time.perf_counter()
     deadline = started + (after_s if after_s is not None else give_up_s)
     while time.perf_counter() < deadline and proc.poll() is None:
-        if at_staging and _staging_appeared(index_dir):
+        if at_staging and staging_in_progress(index_dir):
             break
         time.sleep(0.002 if at_staging else 0.01)
     was_running = proc.poll() is None
