@@ -60,7 +60,7 @@ class TrainConfig:
     stage2_epochs: int = 4
     stage2_batch_size: int = 32
     stage2_lr: float = 3e-4  # heads
-    stage2_encoder_lr: float = 1e-4  # the unfrozen encoder layers (image blocks: twice)
+    stage2_encoder_lr: float = 5e-5  # the unfrozen encoder layers (image blocks: twice)
     stage2_patience: int = 2
     # loss weights
     ce_weight: float = 1.0

@@ -65,7 +65,13 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
     if args.resnet50_weights and not args.resnet50_weights.is_file():
         raise CliError(f"--resnet50-weights: no such file {args.resnet50_weights}")
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Our own progress lines only: a root-level INFO would also print faiss's loader chatter.
+    log = logging.getLogger("multimodal")
+    log.setLevel(logging.INFO)
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
     data = resolve_data_dir(args.data)
     ws = Workspace.for_data(data)
     try:

@@ -59,3 +59,23 @@ def test_info_nce_does_not_punish_duplicates() -> None:
     same[0, 1] = same[1, 0] = True
     scale = torch.tensor(50.0)
     assert info_nce(a, keys, scale, same) < info_nce(a, keys, scale)
+
+
+def test_classify_listing_mixes_modes_and_ignores_missing_photos(head: FusionHead) -> None:
+    from multimodal.train import tune_mix_weights
+
+    t = F.normalize(torch.randn(6, 16), dim=-1)
+    v = F.normalize(torch.randn(6, 16), dim=-1)
+    has = torch.tensor([True, True, True, False, False, False])
+    fused = torch.where(has[:, None], head.fuse(t, v), t)
+    plain = head.classify_listing(fused, t, v, has)
+    torch.testing.assert_close(plain, head.classify(fused).log_softmax(-1))  # weights start at 0
+    head.mix_weights.copy_(torch.tensor([1.0, 1.0]))
+    mixed = head.classify_listing(fused, t, v, has)
+    torch.testing.assert_close(mixed.exp().sum(1), torch.ones(6))
+    no_photo = (head.classify(t[3:]).log_softmax(-1) * 2).log_softmax(-1)
+    torch.testing.assert_close(mixed[3:], no_photo)  # listings without photos: text only
+    vectors = {"text": t, "image": v, "fused": fused, "has_image": has}
+    labels = head.classify(t).argmax(1)
+    weights = tune_mix_weights(head, vectors, labels)
+    assert tuple(head.mix_weights.tolist()) == weights
