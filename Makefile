@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml
 	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-'; then echo "CUDA packages were installed: refusing" >&2; exit 1; fi
 	touch $@
 
+# The page's "browsing as" picker offers these demo users; their event tokens
+# are signed with a secret made once per machine and kept out of the repo.
+DEMO_USERS ?= ["alex","sam"]
 demo: setup
-	$(BIN)/marketplace demo
+	@mkdir -p var && [ -s var/user-token-secret ] || \
+	  $(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > var/user-token-secret
+	MARKETPLACE_USER_TOKEN_SECRET="$$(cat var/user-token-secret)" \
+	MARKETPLACE_DEMO_USERS='$(DEMO_USERS)' $(BIN)/marketplace demo
 
 lint: setup
 	$(BIN)/ruff check .

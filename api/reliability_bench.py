@@ -75,9 +75,12 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"the reliability benchmark needs {what}: {needed} is missing")
     started = time.perf_counter()
     report: dict[str, Any] = {"dataset": str(Path(data).resolve())}
-    with tempfile.TemporaryDirectory(prefix="marketplace-reliability-") as scratch:
-        report.update(_inputs_and_faults(workspace, Path(scratch), args))
-    report["load"] = _load(data, workspace, args)
+    try:
+        with tempfile.TemporaryDirectory(prefix="marketplace-reliability-") as scratch:
+            report.update(_inputs_and_faults(workspace, Path(scratch), args))
+        report["load"] = _load(data, workspace, args)
+    except RuntimeError as exc:  # a reindex or server that would not run at all
+        raise CliError(str(exc).splitlines()[0]) from None
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["ok"] = _all_ok(report)
     args.reports_dir.mkdir(parents=True, exist_ok=True)
