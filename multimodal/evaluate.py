@@ -184,7 +184,8 @@ def classification_report(
         },
         "peers": PEER_FIGURES,
         "duplicates": (
-            f"Re-posted ads (identical normalised title + description) are kept within one "
+            f"Re-posted ads (listings sharing a normalised title, a normalised description of "
+            f"40+ characters, or both; linked transitively) are kept within one "
             f"split by the split module: {split.duplicate_groups} such groups "
             f"({split.listings_in_duplicate_groups} listings) each sit wholly in train, val "
             f"or test, and all photos of a listing share its split."
