@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test,distributed]'
-	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-'; then echo "CUDA packages were installed: refusing" >&2; exit 1; fi
+	@if $(BIN)/pip list 2>/dev/null | grep -qiE '^nvidia[-_]'; then echo "CUDA packages were installed: refusing" >&2; exit 1; fi
 	touch $@
 
 # The page's "browsing as" picker offers these demo users; their event tokens
