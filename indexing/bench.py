@@ -248,7 +248,7 @@ def run_bench(config: BenchConfig) -> dict:
             "torch_threads": config.torch_threads,
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "note": "CPU shared with other processes during the run",
+            "load_average_at_start": list(os.getloadavg()),  # other jobs skew the rates
         },
         "data": {"dir": str(config.data), "listings": len(listings), "photos": _photos(listings)},
         "model": {
