@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from api.batching import TextBatcher
+from api.category_match import NO_MATCH, CategoryMatch, CategoryMatcher
 from api.errors import InputError
 from api.personalisation import (
     Interaction,
@@ -62,6 +63,7 @@ from indexing.index_store import (
     IndexNotFound,
     IndexVersion,
 )
+from indexing.instance_index import InstanceChannel
 from indexing.reindex.mapper import Mapper, load_photos
 from indexing.reindex.reader import Item, to_item
 from indexing.store import CATEGORY_SEPARATOR, ListingNotFound, Record, Store
@@ -71,11 +73,39 @@ log = logging.getLogger(__name__)
 
 # How many top hits say whether a query has one clear intent.
 AMBIGUITY_HITS = 20
-STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "i",
-    "in", "is", "it", "its", "my", "of", "on", "or", "so", "that", "the", "this", "to", "was",
-    "with",
-})
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "my",
+        "of",
+        "on",
+        "or",
+        "so",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "with",
+    }
+)
 # A category holding at least this share of a user's history is "an interest".
 INTEREST_SHARE = 0.2
 # Listings the store holds but the index does not (written since the last
@@ -151,8 +181,19 @@ class Query:
 class SearchService:
     """Model + store + index version, with the locks that make them shareable."""
 
-    def __init__(self, settings: Settings, embedder, store: Store, index: IndexVersion) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder,
+        store: Store,
+        index: IndexVersion,
+        instances: InstanceChannel | None = None,
+    ) -> None:
+        """``instances``: an optional photo-level channel for photo queries
+        (``indexing.instance_index``); without it photo queries use the joint
+        vectors only."""
         self.settings = settings
+        self.instances = instances
         self.embedder = embedder
         self.store = store
         self.index = index
@@ -166,6 +207,7 @@ class SearchService:
         self._profiles: dict[str, UserProfile] = {}
         self._live = Snapshot.of(list(store.iter_records()))
         self._n_categories = max(1, len({row.root for row in self._live.rows.values()}))
+        self._category_matcher: tuple[Snapshot, CategoryMatcher] | None = None
 
     # -- lifetime -------------------------------------------------------------
 
@@ -182,7 +224,7 @@ class SearchService:
         if not (model_dir / "manifest.json").is_file():
             raise StartupError(f"no model at {model_dir}: run `marketplace train` first")
         try:
-            embedder = Embedder.load(model_dir)
+            embedder = Embedder.load(model_dir, settings.precision)
             index = IndexDirectory(settings.resolved_index_dir).load_current(embedder.fingerprint)
         except (IndexNotFound, IndexMismatch, FileNotFoundError, ValueError) as exc:
             raise StartupError(str(exc)) from exc
@@ -194,7 +236,11 @@ class SearchService:
         store_path = settings.resolved_store_path
         if not store_path.is_file():
             raise StartupError(f"no catalogue store at {store_path}: run `marketplace reindex`")
-        service = cls(settings, embedder, Store(store_path, settings.resolved_image_dir), index)
+        store = Store(store_path, settings.resolved_image_dir)
+        instances = (
+            _open_instances(settings, embedder, store, index) if settings.instance_channel else None
+        )
+        service = cls(settings, embedder, store, index, instances)
         try:
             service.catch_up()
         except BaseException:
@@ -254,19 +300,33 @@ class SearchService:
         vector = self._embed(text, query.image)
         depth = max(self.settings.candidate_pool, query.offset + query.k)
         ranked = {"dense": self._dense_hits(live, vector, depth, allowed)}
+        named = NO_MATCH if text is None else self._categories(live).match(text)
         if text is not None:
             ranked["lexical"] = self._lexical_hits(live, text, depth, allowed)
+        if named.paths:
+            # The query names a category: search within its root category too.
+            ranked["category"] = self._category_hits(live, vector, named, depth, allowed)
         if query.image is not None and text is None:
             # A buyer's photo is closest to the listing's own photos: search them too.
             ranked["photo"] = self._photo_hits(live, vector, depth, allowed)
+            if self.instances is not None:
+                ranked["instance"] = self._instance_hits(live, query.image, depth, allowed)
+        strength = named.coverage**self.settings.category_coverage_power
         weights = {
             "dense": self.settings.dense_weight,
             "lexical": self.settings.lexical_weight,
             "photo": self.settings.dense_weight,
+            "category": self.settings.category_weight * strength,
+            "instance": self.settings.instance_weight,
         }
         fused = normalise_to_top(reciprocal_rank_fusion(ranked, weights, self.settings.rrf_k))
+        if named.paths:
+            bonus = self.settings.category_bonus * strength
+            for fid in fused:
+                fused[fid] += bonus * named.closeness(live.rows[fid].category_path)
         interests: set[str] = set()
-        if query.user_id and query.personalise:
+        if query.user_id and query.personalise and not named.paths:
+            # A query naming a category has a clear intent: the profile stays out of it.
             interests = self._personalise(live, query.user_id, fused)
         page = _ordered(live.rows, fused, query.offset + query.k)[query.offset :]
         found_by = {source: set(fids) for source, fids in ranked.items()}
@@ -431,17 +491,61 @@ class SearchService:
         self, live: Snapshot, vector: np.ndarray, depth: int, allowed: np.ndarray | None
     ) -> list[int]:
         """Listings ranked by their best-matching photo."""
-        photo_allowed = None
-        if allowed is not None:
-            wanted = set(allowed.tolist())
-            photo_allowed = np.array(
-                [i for i, f in live.photo_owner.items() if f in wanted], dtype=np.int64
-            )
-            if not len(photo_allowed):
-                return []
+        photo_allowed = self._photos_allowed(live, allowed)
+        if photo_allowed is not None and not len(photo_allowed):
+            return []
         _, image_fids = self.index.photos.search(vector, 2 * depth, photo_allowed)
         owners = (live.photo_owner.get(int(i)) for i in image_fids[0] if i >= 0)
         return list(dict.fromkeys(f for f in owners if f is not None and f in live.rows))[:depth]
+
+    def _categories(self, live: Snapshot) -> CategoryMatcher:
+        """The category names of this snapshot's listings (rebuilt after a write)."""
+        cached = self._category_matcher
+        if cached is None or cached[0] is not live:
+            matcher = CategoryMatcher({row.category_path for row in live.rows.values()})
+            cached = self._category_matcher = (live, matcher)
+        return cached[1]
+
+    def _category_hits(
+        self,
+        live: Snapshot,
+        vector: np.ndarray,
+        named: CategoryMatch,
+        depth: int,
+        allowed: np.ndarray | None,
+    ) -> list[int]:
+        """Dense hits among the listings of the named categories' roots.
+
+        The root, not only the named sub-category: a small sub-category
+        ("Sheds", two listings) still fills a page with its nearest relatives.
+        """
+        roots = named.roots
+        inside = np.array(
+            sorted(f for f, row in live.rows.items() if row.root in roots), dtype=np.int64
+        )
+        if allowed is not None:
+            inside = np.intersect1d(inside, allowed)
+        return self._dense_hits(live, vector, depth, inside)
+
+    def _instance_hits(
+        self, live: Snapshot, image: Image.Image, depth: int, allowed: np.ndarray | None
+    ) -> list[int]:
+        """Listings ranked by their photo nearest the buyer's on instance descriptors."""
+        photo_allowed = self._photos_allowed(live, allowed)
+        if photo_allowed is not None and not len(photo_allowed):
+            return []
+        with self._model_lock:
+            image_fids = self.instances.search(image, 2 * depth, photo_allowed)
+        owners = (live.photo_owner.get(int(i)) for i in image_fids)
+        return list(dict.fromkeys(f for f in owners if f is not None and f in live.rows))[:depth]
+
+    @staticmethod
+    def _photos_allowed(live: Snapshot, allowed: np.ndarray | None) -> np.ndarray | None:
+        """The image fids of the allowed listings (None: every photo)."""
+        if allowed is None:
+            return None
+        wanted = set(allowed.tolist())
+        return np.array([i for i, f in live.photo_owner.items() if f in wanted], dtype=np.int64)
 
     def _lexical_hits(
         self, live: Snapshot, text: str, depth: int, allowed: np.ndarray | None
@@ -471,7 +575,12 @@ class SearchService:
             return set()
         fids = list(fused)
         roots = [live.rows[f].root for f in fids]
-        bonus = personal_scores(profile, self._profile_similarity(profile, fids), roots)
+        bonus = personal_scores(
+            profile,
+            self._profile_similarity(profile, fids),
+            roots,
+            self.settings.personal_category_share,
+        )
         for fid, extra in zip(fids, bonus.tolist(), strict=True):
             fused[fid] += weight * extra
         return {root for root, share in profile.affinities.items() if share >= INTEREST_SHARE}
@@ -515,15 +624,44 @@ class SearchService:
 
     def _index_items(self, items: list[Item], listings: list[Listing]) -> None:
         """Embed listings (and their photos) and upsert them into the three indexes."""
+        photos = load_photos(items)
         with self._model_lock:
-            encoded = Mapper(self.embedder)(items, load_photos(items))
+            encoded = Mapper(self.embedder)(items, photos)
         self.index.listings.upsert(encoded.fids, encoded.vectors)
         if len(encoded.image_fids):
             self.index.photos.upsert(encoded.image_fids, encoded.image_vectors)
+            if self.instances is not None:
+                self.instances.upsert(encoded.image_fids, [p for own in photos for p in own])
         self.index.lexical.upsert_many(
             (item.fid, listing.title, listing.description)
             for item, listing in zip(items, listings, strict=True)
         )
+
+
+def _open_instances(settings: Settings, embedder, store: Store, index: IndexVersion):
+    """The photo-level channel over every indexed photo, whitened on training listings.
+
+    Needs the workspace's split (pairs come from training listings only) and
+    reads trunk maps from its feature cache, computing any that are missing.
+    """
+    from multimodal.data.splits import Split
+
+    workspace = settings.workspace
+    if not workspace.split_file.is_file():
+        raise StartupError(f"instance channel: no split at {workspace.split_file}")
+    train = set(Split.load(workspace.split_file).train)
+    image_dir = settings.resolved_image_dir
+    records = list(store.iter_records())
+    pairs = [
+        (image_dir / f"{r.listing.image_ids[0]}.jpg", image_dir / f"{r.listing.image_ids[1]}.jpg")
+        for r in records
+        if r.listing.id in train and len(r.listing.image_ids) >= 2
+    ]
+    fids = [f for r in records for f in r.image_fids]
+    paths = [image_dir / f"{i}.jpg" for r in records for i in r.listing.image_ids]
+    return InstanceChannel.build(
+        embedder.model.image, fids, paths, pairs, workspace.features_dir, index.listings.config
+    )
 
 
 _thread_state = threading.local()
@@ -585,7 +723,13 @@ class Reasons:
             dense = "text and photo match"
         else:
             dense = "photo match" if self.has_image else "text match"
-        labels = {"dense": dense, "lexical": "keyword match", "photo": "similar photo"}
+        labels = {
+            "dense": dense,
+            "lexical": "keyword match",
+            "photo": "similar photo",
+            "category": "in the category you named",
+            "instance": "looks like your photo",
+        }
         found = [labels[source] for source, fids in self.found_by.items() if fid in fids]
         if root in self.interests:
             found.append(f"your interest in {root}")

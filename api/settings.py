@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from multimodal.precision import Precision
 from multimodal.workspace import DEFAULT_HOME, REAL_DATA_DIR, Workspace
 
 
@@ -41,10 +42,26 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0)
     lexical_weight: float = Field(1.0, ge=0)
     query_cache_size: int = Field(1024, ge=0)
+    # RRF weight of the photo-level instance channel of photo queries, when
+    # the service has one (``indexing.instance_index``).
+    instance_weight: float = Field(1.0, ge=0)
+    # Build that channel at start-up (``SearchService.open``) from the workspace's
+    # training feature cache and split; off by default, as it adds start-up time.
+    instance_channel: bool = False
 
-    # Personalisation (see ``api.personalisation``).
-    personal_weight_max: float = Field(0.3, ge=0)
-    ambiguity_threshold: float = Field(0.35, ge=0, lt=1)
+    # A query naming a category (``api.category_match``): the RRF weight of the
+    # search restricted to the named categories' roots, and the score bonus
+    # (times coverage ** power) for listings in or near the named category.
+    # Tuned on validation queries (``marketplace evaluate retrieval --split val``).
+    category_weight: float = Field(1.0, ge=0)
+    category_bonus: float = Field(0.5, ge=0)
+    category_coverage_power: float = Field(3.0, ge=0)
+
+    # Personalisation (see ``api.personalisation``); tuned on validation users
+    # and validation ambiguous words, with the clear-query drop kept under 0.02.
+    personal_weight_max: float = Field(2.0, ge=0)
+    ambiguity_threshold: float = Field(0.5, ge=0, lt=1)
+    personal_category_share: float = Field(0.8, ge=0, le=1)
     event_half_life_days: float = Field(14.0, gt=0)
     profile_max_events: int = Field(200, ge=1)
 
@@ -54,6 +71,8 @@ class Settings(BaseSettings):
     # One thread: a short query gains little from two, and an OpenMP team spins
     # badly when the cores are shared; concurrency comes from batching instead.
     torch_threads: int = Field(1, ge=1)
+    # Encoder number format (``multimodal.precision``): bf16 where the CPU has it.
+    precision: Precision = "auto"
     max_text_batch: int = Field(32, ge=1)
     # One query scans a few thousand vectors: an OpenMP team costs more than it saves.
     faiss_threads: int = Field(1, ge=1)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from multimodal.precision import Precision
+
 ApproximateKind = Literal["hnsw", "ivf"]
 ExecutorKind = Literal["local", "ray"]
 
@@ -44,6 +46,8 @@ class ReindexConfig:
     ray_actors: int = 1
     ray_cpus_per_actor: float = 1.0
     torch_threads: int = 2
+    # Encoder number format (``multimodal.precision``): bf16 where the CPU has it.
+    precision: Precision = "auto"
     keep_versions: int = 2
     # The training feature cache (``Workspace.features_dir``): when at least
     # ``features_min_items`` listings need embedding, the local executor reuses

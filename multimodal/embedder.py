@@ -3,22 +3,39 @@
 Everything downstream (indexing, the API) embeds through ``Embedder`` and never
 touches the encoders, so a model is swapped by pointing at another bundle.
 All vectors are float32 and L2-normalised; photos are preprocessed with the
-same eval transform the cached training features were computed with.
+same eval transform the cached training features were computed with. The
+encoders run in the precision ``multimodal.precision`` picks (bf16 where the
+CPU has it), with the image encoder in channels-last layout, which oneDNN's
+convolutions run ~1.7x faster than the default layout even in fp32.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from multimodal.bundle import Manifest, load_model
 from multimodal.data.transforms import eval_transform
 from multimodal.fusion import MultimodalModel
+from multimodal.precision import Precision, autocast, resolve_precision
+
+
+def _inference(method: Callable) -> Callable:
+    """Run an embedding method without autograd, in the embedder's precision."""
+
+    @functools.wraps(method)
+    def run(self: Embedder, *args, **kwargs):
+        with torch.inference_mode(), autocast(self.precision):
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -30,18 +47,22 @@ class ListingContent:
 
 
 class Embedder:
-    def __init__(self, model: MultimodalModel, manifest: Manifest) -> None:
+    def __init__(
+        self, model: MultimodalModel, manifest: Manifest, precision: Precision = "auto"
+    ) -> None:
         self.model = model.eval()
+        self.model.image.to(memory_format=torch.channels_last)
         self.manifest = manifest
+        self.precision = resolve_precision(precision)
         self._preprocess = eval_transform(manifest.config.image.image_size, model.image.normalise)
         self._text_batch = manifest.config.text.batch_size
         self._image_batch = manifest.config.image.batch_size
 
     @classmethod
-    def load(cls, model_dir: Path) -> Embedder:
+    def load(cls, model_dir: Path, precision: Precision = "auto") -> Embedder:
         """Load a bundle and run one tiny forward pass, so the first real call is not slow."""
         model, manifest, _ = load_model(Path(model_dir))
-        embedder = cls(model, manifest)
+        embedder = cls(model, manifest, precision)
         embedder.embed_query("warm up", Image.new("RGB", (32, 32)))
         return embedder
 
@@ -76,6 +97,7 @@ class Embedder:
         for start in range(0, len(images), self._image_batch):
             batch = images[start : start + self._image_batch]
             pixels = torch.stack([self._preprocess(img.convert("RGB")) for img in batch])
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
             out.append(self.model.photo_vectors(self.model.image.trunk(pixels)))
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
@@ -97,26 +119,27 @@ class Embedder:
 
     @staticmethod
     def _numpy(vectors: torch.Tensor) -> np.ndarray:
-        return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
+        """Float32, re-normalised in fp32 (a bf16 norm is only good to ~1e-3)."""
+        return np.ascontiguousarray(F.normalize(vectors.float(), dim=-1).numpy())
 
     # -- the public contract ---------------------------------------------------------
 
-    @torch.inference_mode()
+    @_inference
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """``[n, dim]`` text-only joint vectors (queries, or listings without photos)."""
         return self._numpy(self._text_vectors(list(texts)))
 
-    @torch.inference_mode()
+    @_inference
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """``[n, dim]`` photo-only joint vectors, one per photo."""
         return self._numpy(self._photo_vectors(list(images)))
 
-    @torch.inference_mode()
+    @_inference
     def embed_listings(self, items: Sequence[ListingContent]) -> np.ndarray:
         """``[n, dim]`` fused vectors: each listing's text with all of its photos."""
         return self._numpy(self._listing_vectors(list(items)))
 
-    @torch.inference_mode()
+    @_inference
     def embed_query(self, text: str | None = None, image: Image.Image | None = None) -> np.ndarray:
         """``[dim]`` vector for a search: text, photo, or both fused like a listing."""
         if not (text and text.strip()) and image is None:
@@ -127,7 +150,7 @@ class Embedder:
             return self._numpy(self._photo_vectors([image]))[0]
         return self._numpy(self._listing_vectors([ListingContent(text, [image])]))[0]
 
-    @torch.inference_mode()
+    @_inference
     def predict_category(
         self, text: str | None, images: Sequence[Image.Image] = ()
     ) -> dict[str, float]:
@@ -148,5 +171,5 @@ class Embedder:
             has_image = torch.tensor([pooled is not None])
             photo_vec = pooled if pooled is not None else torch.zeros_like(text_vec)
             logits = head.classify_listing(fused, text_vec, photo_vec, has_image)
-        probs = torch.softmax(logits, dim=-1)[0]
+        probs = torch.softmax(logits.float(), dim=-1)[0]
         return {label: float(p) for label, p in zip(self.labels, probs.tolist(), strict=True)}

@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not reuse the frozen-layer outputs training cached (local executor)",
     )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="encoder number format; auto: bf16 where the CPU has it natively",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -69,6 +75,7 @@ def config_from(args: argparse.Namespace, features_dir: Path | None = None):
         ray_address=args.ray_address,
         ray_actors=args.ray_actors,
         progress=not args.quiet,
+        precision=args.precision,
         features_dir=None if args.no_feature_cache else features_dir,
     )
 

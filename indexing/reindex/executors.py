@@ -42,7 +42,8 @@ def run(
     if config.executor == "ray":
         return run_ray(items, config, model_dir.resolve())
     if config.executor == "local":
-        return run_local(items, config, mapper or Mapper.load(model_dir, config.torch_threads))
+        mapper = mapper or Mapper.load(model_dir, config.torch_threads, config.precision)
+        return run_local(items, config, mapper)
     raise ValueError(f"unknown executor {config.executor!r}")
 
 
@@ -75,8 +76,8 @@ def run_local(items: Sequence[Item], config: ReindexConfig, mapper: Mapper) -> I
 class EncoderActor:
     """A Ray actor holding one loaded model; called with a numpy batch of item rows."""
 
-    def __init__(self, model_dir: str, torch_threads: int) -> None:
-        self.mapper = Mapper.load(Path(model_dir), torch_threads)
+    def __init__(self, model_dir: str, torch_threads: int, precision: str) -> None:
+        self.mapper = Mapper.load(Path(model_dir), torch_threads, precision)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [_item_from_row(row) for row in batch["item"]]
@@ -139,6 +140,7 @@ def run_ray(items: Sequence[Item], config: ReindexConfig, model_dir: Path) -> It
             fn_constructor_kwargs={
                 "model_dir": str(model_dir),
                 "torch_threads": config.torch_threads,
+                "precision": config.precision,
             },
             batch_size=config.batch_size,
             batch_format="numpy",

@@ -85,13 +85,13 @@ class Mapper:
         return ModelIdentity(e.fingerprint, int(e.dim), dict(e.backbones))
 
     @classmethod
-    def load(cls, model_dir: Path, torch_threads: int) -> Mapper:
+    def load(cls, model_dir: Path, torch_threads: int, precision: str = "auto") -> Mapper:
         import torch
 
         from multimodal.embedder import Embedder
 
         torch.set_num_threads(torch_threads)
-        return cls(Embedder.load(model_dir))
+        return cls(Embedder.load(model_dir, precision))
 
     def __call__(self, items: Sequence[Item], photos: Photos) -> Encoded:
         """Fused vectors per listing and photo-only vectors per photo, from one pass.

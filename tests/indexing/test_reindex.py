@@ -68,6 +68,15 @@ def catalogue(tmp_path: Path, clean_synthetic: CleanCatalogue, trained_bundle_di
     return Catalogue(tmp_path, clean_synthetic, trained_bundle_dir)
 
 
+def assert_same_vectors(stored: np.ndarray, expected: np.ndarray, precision: str) -> None:
+    """Equal in fp32; in bf16 a vector moves slightly with the batch it was computed in
+    (oneDNN picks kernels by batch shape), so compare directions."""
+    if precision == "fp32":
+        np.testing.assert_allclose(stored, expected, atol=1e-5)
+    else:
+        assert (stored * expected).sum(1).min() > 0.99
+
+
 def test_vectors_are_the_embedders(built_index, embedder) -> None:
     version = IndexDirectory(built_index.index_dir).load_current(embedder.fingerprint)
     with Store(built_index.store_path, built_index.image_dir) as store:
@@ -79,12 +88,12 @@ def test_vectors_are_the_embedders(built_index, embedder) -> None:
         [ListingContent(item.text, own) for item, own in zip(sample, photos, strict=True)]
     )
     stored = np.stack([version.listings.reconstruct(item.fid) for item in sample])
-    np.testing.assert_allclose(stored, expected, atol=1e-5)
+    assert_same_vectors(stored, expected, embedder.precision)
     expected_photos = embedder.embed_images([p for own in photos for p in own])
     stored_photos = np.stack(
         [version.photos.reconstruct(f) for item in sample for f in item.image_fids]
     )
-    np.testing.assert_allclose(stored_photos, expected_photos, atol=1e-5)
+    assert_same_vectors(stored_photos, expected_photos, embedder.precision)
     assert version.manifest.backbones == embedder.backbones
     assert version.manifest.dim == embedder.dim
 
@@ -249,7 +258,8 @@ def test_bulk_runs_reuse_the_training_feature_cache(
         [ListingContent(item.text, own) for item, own in zip(items, photos, strict=True)]
     )
     stored = np.stack([version.listings.reconstruct(item.fid) for item in items])
-    assert (stored * expected).sum(axis=1).min() > 0.999  # float16 cached activations
+    # float16 cached activations (and, in bf16, another batch shape): compare directions
+    assert (stored * expected).sum(axis=1).min() > (0.999 if embedder.precision == "fp32" else 0.99)
 
 
 @pytest.mark.slow
@@ -267,15 +277,18 @@ def test_ray_executor_gives_the_local_vectors(catalogue: Catalogue, embedder) ->
     b = index_dir.load_current(embedder.fingerprint)
     ids = a.listings.ids()
     np.testing.assert_array_equal(ids, b.listings.ids())
-    for fid in ids:
-        np.testing.assert_allclose(
-            a.listings.reconstruct(fid), b.listings.reconstruct(fid), atol=1e-5
-        )
-    np.testing.assert_array_equal(a.photos.ids(), b.photos.ids())
-    for image_fid in a.photos.ids():
-        np.testing.assert_allclose(
-            a.photos.reconstruct(image_fid), b.photos.reconstruct(image_fid), atol=1e-5
-        )
+    assert_same_vectors(
+        np.stack([a.listings.reconstruct(f) for f in ids]),
+        np.stack([b.listings.reconstruct(f) for f in ids]),
+        embedder.precision,
+    )
+    photo_ids = a.photos.ids()
+    np.testing.assert_array_equal(photo_ids, b.photos.ids())
+    assert_same_vectors(
+        np.stack([a.photos.reconstruct(f) for f in photo_ids]),
+        np.stack([b.photos.reconstruct(f) for f in photo_ids]),
+        embedder.precision,
+    )
 
 
 def test_reindex_command(
