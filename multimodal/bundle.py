@@ -30,6 +30,7 @@ from multimodal.encoders.image import BACKBONES as IMAGE_BACKBONES
 from multimodal.encoders.image import BackboneChoice, ImageEncoder
 from multimodal.encoders.text import TextEncoder
 from multimodal.fusion import FusionHead, MultimodalModel
+from multimodal.word_channel import WordChannel
 
 FORMAT = "marketplace-model/1"
 MANIFEST = "manifest.json"
@@ -95,7 +96,11 @@ def new_model(cfg: ModelConfig, n_classes: int) -> MultimodalModel:
     text = TextEncoder(cfg.text)
     image = ImageEncoder(cfg.image)
     head = FusionHead(cfg.fusion, text.dim, image.dim, n_classes)
-    return MultimodalModel(text, image, head)
+    return MultimodalModel(text, image, head, word_channel(cfg, n_classes))
+
+
+def word_channel(cfg: ModelConfig, n_classes: int) -> WordChannel | None:
+    return WordChannel(cfg.word, n_classes) if cfg.word.n_features else None
 
 
 def _file_sha1(path: Path) -> str:
@@ -188,7 +193,7 @@ def load_model(directory: Path) -> tuple[MultimodalModel, Manifest, LabelEncoder
     choice = BackboneChoice(image_name, None, "rebuilt from the bundle")
     image = ImageEncoder(cfg.image, choice=choice, fingerprint=prints["image"])
     head = FusionHead(cfg.fusion, text.dim, image.dim, len(labels))
-    model = MultimodalModel(text, image, head)
+    model = MultimodalModel(text, image, head, word_channel(cfg, len(labels)))
     state = torch.load(weights, map_location="cpu", weights_only=True)
     try:
         model.load_state_dict(state)

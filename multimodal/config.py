@@ -45,6 +45,15 @@ class FusionConfig:
 
 
 @dataclass(frozen=True)
+class WordConfig:
+    """The bag-of-n-grams channel (``multimodal.word_channel``); 0 features: none."""
+
+    n_features: int = 2**16  # hashed buckets per analyser (words 1-2, characters 2-5)
+    c: float = 10.0  # inverse L2 strength of its logistic regression
+    max_iter: int = 2000
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     seed: int = 0
     threads: int = 2
@@ -68,6 +77,8 @@ class TrainConfig:
     photo_listing_weight: float = 0.5
     label_name_weight: float = 0.2
     flip_features: bool = True  # mirror cached image activations as augmentation
+    # stage 2's forward pass: bf16 autocast where the CPU has it (``multimodal.precision``)
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class ModelConfig:
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    word: WordConfig = field(default_factory=WordConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +99,8 @@ class ModelConfig:
             text=_build(TextEncoderConfig, data.get("text", {})),
             image=_build(ImageEncoderConfig, data.get("image", {})),
             fusion=_build(FusionConfig, data.get("fusion", {})),
+            # bundles from before the word channel have none
+            word=_build(WordConfig, data.get("word", {"n_features": 0})),
         )
 
 

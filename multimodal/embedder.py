@@ -54,6 +54,10 @@ class Embedder:
         self.model.image.to(memory_format=torch.channels_last)
         self.manifest = manifest
         self.precision = resolve_precision(precision)
+        if self.precision == "bf16":
+            # A short query is bound by reading the text encoder's weights: autocast
+            # would re-cast them on every call, so they are stored in bf16 once.
+            self.model.text.to(torch.bfloat16)
         self._preprocess = eval_transform(manifest.config.image.image_size, model.image.normalise)
         self._text_batch = manifest.config.text.batch_size
         self._image_batch = manifest.config.image.batch_size
@@ -170,6 +174,8 @@ class Embedder:
             fused = head.fuse(text_vec, pooled)
             has_image = torch.tensor([pooled is not None])
             photo_vec = pooled if pooled is not None else torch.zeros_like(text_vec)
-            logits = head.classify_listing(fused, text_vec, photo_vec, has_image)
+            logits = head.classify_listing(fused, text_vec, photo_vec, has_image).float()
+            if self.model.word is not None:
+                logits = self.model.word.blend(logits, self.model.word.log_probs([text]))
         probs = torch.softmax(logits.float(), dim=-1)[0]
         return {label: float(p) for label, p in zip(self.labels, probs.tolist(), strict=True)}

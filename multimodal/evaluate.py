@@ -115,13 +115,23 @@ def evaluate_split(
     catalogue: CleanCatalogue,
     features_root: Path,
     texts: list[str] | None = None,
+    with_word_channel: bool = True,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], np.ndarray]:
-    """Per-mode figures for ``listings`` (through the feature cache), logits and labels."""
+    """Per-mode figures for ``listings`` (through the feature cache), logits and labels.
+
+    ``with_word_channel=False`` scores the encoders alone, to show what the
+    bag-of-n-grams channel adds."""
     index = {label: i for i, label in enumerate(classes)}
     labels = np.array([index[item.root] for item in listings])
     feats = listing_features(model, listings, catalogue, features_root, texts=texts)
     idx = list(range(len(listings)))
-    _, logits, vectors = evaluate_features(model, feats, idx, torch.from_numpy(labels))
+    word_log_probs = None
+    if model.word is not None and with_word_channel:
+        texts = texts if texts is not None else [listing.text for listing in listings]
+        word_log_probs = model.word.log_probs(texts)
+    _, logits, vectors = evaluate_features(
+        model, feats, idx, torch.from_numpy(labels), word_log_probs=word_log_probs
+    )
     has_image = vectors["has_image"].numpy()
     everyone = np.ones(len(listings), dtype=bool)
     report = {
@@ -155,6 +165,11 @@ def classification_report(
     stripped, _, _ = evaluate_split(
         model, test, classes, catalogue, features_root, texts=stripped_texts
     )
+    encoders_only = (
+        evaluate_split(model, test, classes, catalogue, features_root, with_word_channel=False)[0]
+        if model.word is not None
+        else None
+    )
     counts = confusion_png(
         logits["fused"], labels, classes, png_path, "Fused (text + photos), test split, per product"
     )
@@ -179,6 +194,15 @@ def classification_report(
         },
         "confusion_matrix": {"mode": "fused", "classes": classes, "counts": counts},
         "baselines": {
+            **(
+                {
+                    "encoders without the word channel": {
+                        mode: encoders_only[mode]["accuracy"] for mode in MODES
+                    }
+                }
+                if encoders_only
+                else {}
+            ),
             "frozen features (stage 1 heads only)": manifest.metrics.get("stage1_test", {}),
             **baselines,
         },

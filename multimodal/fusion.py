@@ -105,11 +105,18 @@ class FusionHead(nn.Module):
 class MultimodalModel(nn.Module):
     """Text encoder + image encoder + fusion head: the whole model a bundle saves."""
 
-    def __init__(self, text_encoder: nn.Module, image_encoder: nn.Module, head: FusionHead) -> None:
+    def __init__(
+        self,
+        text_encoder: nn.Module,
+        image_encoder: nn.Module,
+        head: FusionHead,
+        word: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.text = text_encoder
         self.image = image_encoder
         self.head = head
+        self.word = word  # a ``WordChannel`` for classification, or None
 
     def text_vectors(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Joint vectors from cached (or freshly computed) text trunk states."""

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -37,6 +38,8 @@ from multimodal.config import TrainConfig
 from multimodal.features import ListingFeatures, length_order, pad_states, text_trunk_states
 from multimodal.fusion import FusionHead, MultimodalModel
 from multimodal.losses import category_loss, info_nce, symmetric_info_nce
+from multimodal.precision import autocast, resolve_precision
+from multimodal.word_channel import WordChannel
 
 log = logging.getLogger(__name__)
 MODES = ("text", "image", "fused")
@@ -145,32 +148,58 @@ def joint_vectors(
 
 
 @torch.no_grad()
-def predict_logits(head: FusionHead, vectors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Text-only and image-only logits from their vectors; fused from ``classify_listing``."""
+def predict_logits(
+    head: FusionHead,
+    vectors: dict[str, torch.Tensor],
+    word: WordChannel | None = None,
+    word_log_probs: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Text-only and image-only logits from their vectors; fused from ``classify_listing``.
+
+    With a ``word`` channel and its log-probabilities for these listings, the text and
+    fused predictions blend them in (the image-only one has no text to read).
+    """
     head.eval()
     out = {mode: head.classify(vectors[mode]) for mode in ("text", "image")}
     out["fused"] = head.classify_listing(
         vectors["fused"], vectors["text"], vectors["image"], vectors["has_image"]
     )
+    if word is not None and word_log_probs is not None:
+        for mode in ("text", "fused"):
+            out[mode] = word.blend(out[mode], word_log_probs)
     return out
 
 
 MIX_GRID = [(a, b) for a in (0.0, 0.5, 1.0, 2.0) for b in (0.0, 0.25, 0.5, 1.0)]
+WORD_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+BLENDED = ("text", "fused")  # the predictions the word channel joins
 
 
 @torch.no_grad()
 def tune_mix_weights(
-    head: FusionHead, vectors: dict[str, torch.Tensor], labels: torch.Tensor
-) -> tuple[float, float]:
-    """Pick the ``mix_weights`` with the best validation accuracy (ties: the simplest)."""
-    best, best_acc = (0.0, 0.0), -1.0
-    for weights in MIX_GRID:
-        head.mix_weights.copy_(torch.tensor(weights))
-        acc = float((predict_logits(head, vectors)["fused"].argmax(1) == labels).float().mean())
-        if acc > best_acc + 1e-9:
-            best, best_acc = weights, acc
-    head.mix_weights.copy_(torch.tensor(best))
-    return best
+    head: FusionHead,
+    vectors: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    word: WordChannel | None = None,
+    word_log_probs: torch.Tensor | None = None,
+) -> dict[str, float | tuple[float, float]]:
+    """Pick the ``mix_weights`` (and the word channel's weight) with the best validation
+    accuracy: the fused prediction's, plus the text-only one's for the word weight,
+    which both use. Ties go to the simplest (earliest in the grids)."""
+    best, best_acc = ((0.0, 0.0), 0.0), -1.0
+    for word_weight in WORD_GRID if word is not None else (0.0,):
+        if word is not None:
+            word.weight.fill_(word_weight)
+        for weights in MIX_GRID:
+            head.mix_weights.copy_(torch.tensor(weights))
+            logits = predict_logits(head, vectors, word, word_log_probs)
+            acc = sum(float((logits[m].argmax(1) == labels).float().mean()) for m in BLENDED)
+            if acc > best_acc + 1e-9:
+                best, best_acc = (weights, word_weight), acc
+    head.mix_weights.copy_(torch.tensor(best[0]))
+    if word is not None:
+        word.weight.fill_(best[1])
+    return {"mix_weights": best[0], "word_weight": best[1]}
 
 
 def accuracies(
@@ -228,10 +257,12 @@ def evaluate_features(
     idx: Sequence[int],
     labels: torch.Tensor,
     pooled: tuple[torch.Tensor, torch.Tensor] | None = None,
+    word_log_probs: torch.Tensor | None = None,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Accuracies, logits and joint vectors for listings ``idx`` of ``feats``.
 
     With ``pooled`` (stage 1) the frozen features are used; otherwise the tops run.
+    ``word_log_probs`` (rows aligned with ``feats``) blend in the model's word channel.
     """
     rows_all = [feats.photo_rows[i] for i in idx]
     photo_rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.int64)
@@ -246,7 +277,8 @@ def evaluate_features(
         text = top_text_features(model, feats, idx)
         photos = top_photo_features(model, feats.maps[photo_rows])
     vectors = joint_vectors(model.head, text, photos, local)
-    logits = predict_logits(model.head, vectors)
+    word = word_log_probs[list(idx)] if word_log_probs is not None else None
+    logits = predict_logits(model.head, vectors, model.word, word)
     return accuracies(logits, labels, vectors["has_image"]), logits, vectors
 
 
@@ -260,6 +292,7 @@ class TrainData:
     train_idx: list[int]
     val_idx: list[int]
     label_names: list[str]
+    word_log_probs: torch.Tensor | None = None  # per listing, from the fitted word channel
 
 
 def _batches(
@@ -321,8 +354,12 @@ def _run_stage(
     cfg: TrainConfig,
     logger: _Logger,
     set_train_mode: Callable[[], None],
+    precision: Literal["fp32", "bf16"] = "fp32",
 ) -> list[dict]:
-    """One stage's loop: AdamW + cosine schedule, early stopping, best state restored."""
+    """One stage's loop: AdamW + cosine schedule, early stopping, best state restored.
+
+    The forward pass runs in ``precision`` (autocast: fp32 weights and optimiser
+    state, bf16 matrix products), the backward pass follows it."""
     rng = np.random.default_rng(cfg.seed + (0 if name == "stage1" else 1))
     optimiser = torch.optim.AdamW(params, weight_decay=cfg.weight_decay)
     steps = max(1, epochs * ((len(data.train_idx) + batch_size - 1) // batch_size))
@@ -341,8 +378,9 @@ def _run_stage(
         sums: dict[str, float] = {}
         bar = tqdm(batches, desc=f"{name} epoch {epoch}/{epochs}", unit="batch", leave=False)
         for chunk in bar:
-            batch = make_batch(train_idx[chunk], rng)
-            losses = joint_losses(model.head, batch, names(), cfg)
+            with autocast(precision):
+                batch = make_batch(train_idx[chunk], rng)
+                losses = joint_losses(model.head, batch, names(), cfg)
             optimiser.zero_grad()
             losses["total"].backward()
             optimiser.step()
@@ -472,8 +510,9 @@ def train_model(
                 if cfg.flip_features:
                     flip = torch.from_numpy(rng.random(len(maps)) < 0.5)
                     maps = torch.where(flip[:, None, None, None], maps.flip(3), maps)
-                photos = maps.new_zeros(*index.shape, model.image.dim)
-                photos[mask] = model.image.top(maps)
+                pooled_maps = model.image.top(maps)
+                photos = pooled_maps.new_zeros(*index.shape, model.image.dim)
+                photos[mask] = pooled_maps
             else:
                 photos = _no_photos(index, model)
             return Batch(
@@ -513,12 +552,20 @@ def train_model(
             cfg,
             logger,
             stage2_mode,
+            resolve_precision(cfg.precision),
         )
         timings["stage2_seconds"] = time.perf_counter() - start
         result["stage2_val"] = stage2_val()
-    _, _, vectors = evaluate_features(model, feats, data.val_idx, labels[data.val_idx])
-    result["mix_weights"] = tune_mix_weights(model.head, vectors, labels[data.val_idx])
-    result["final_val"] = evaluate_features(model, feats, data.val_idx, labels[data.val_idx])[0]
+    val_labels = labels[data.val_idx]
+    _, _, vectors = evaluate_features(model, feats, data.val_idx, val_labels)
+    word = data.word_log_probs
+    result["mix"] = tune_mix_weights(
+        model.head, vectors, val_labels, model.word, None if word is None else word[data.val_idx]
+    )
+    result["final_val"] = evaluate_features(
+        model, feats, data.val_idx, val_labels, word_log_probs=word
+    )[0]
+    result["encoders_val"] = evaluate_features(model, feats, data.val_idx, val_labels)[0]
     logger.close()
     model.eval()
     model.requires_grad_(False)
@@ -575,12 +622,18 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     pooled = frozen_pooled(model, feats, ws.features_dir)
     pooled_done = time.perf_counter()
     y = torch.tensor([labels.encode(listing.root) for listing in ordered])
+    word_log_probs = None
+    if model.word is not None:  # fitted first, on the training texts only
+        model.word.fit([listing.text for listing in ordered[:n_train]], y[:n_train].numpy())
+        word_log_probs = model.word.log_probs([listing.text for listing in ordered])
+    word_done = time.perf_counter()
     data = TrainData(
         feats=feats,
         labels=y,
         train_idx=list(range(n_train)),
         val_idx=list(range(n_train, n_train + n_val)),
         label_names=labels.classes,
+        word_log_probs=word_log_probs,
     )
     test_idx = list(range(n_train + n_val, len(ordered)))
     stage1_test: dict[str, float] = {}
@@ -601,6 +654,7 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     timings = {
         "feature_seconds": features_done - started,
         "pooled_seconds": pooled_done - features_done,
+        "word_channel_seconds": word_done - pooled_done,
         **result["timings"],
         "total_seconds": time.perf_counter() - started,
         "extracted": feats.computed,
@@ -608,7 +662,9 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     }
     metrics = {
         "val": result["final_val"],
-        "mix_weights": list(result["mix_weights"]),
+        "val_encoders_only": result["encoders_val"],
+        "mix_weights": list(result["mix"]["mix_weights"]),
+        "word_weight": result["mix"]["word_weight"],
         "stage1_val": result["stage1_val"],
         "stage1_test": stage1_test,
     }

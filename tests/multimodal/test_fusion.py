@@ -77,5 +77,6 @@ def test_classify_listing_mixes_modes_and_ignores_missing_photos(head: FusionHea
     torch.testing.assert_close(mixed[3:], no_photo)  # listings without photos: text only
     vectors = {"text": t, "image": v, "fused": fused, "has_image": has}
     labels = head.classify(t).argmax(1)
-    weights = tune_mix_weights(head, vectors, labels)
-    assert tuple(head.mix_weights.tolist()) == weights
+    tuned = tune_mix_weights(head, vectors, labels)
+    assert tuple(head.mix_weights.tolist()) == tuned["mix_weights"]
+    assert tuned["word_weight"] == 0.0  # no word channel: nothing to weigh

@@ -1,0 +1,100 @@
+"""A bag-of-words classifier beside the encoders: hashed word and character n-grams.
+
+Mean-pooled MiniLM vectors blur the exact words that decide a category here
+(brands, model numbers, "size 10", "PS4"): on the real data a linear model on
+TF-IDF n-grams alone classifies text better (82-83% on validation) than the
+fine-tuned encoder (~81%), and the two err differently, so their log-probabilities
+are summed. Hashing keeps the channel vocabulary-free: its whole state (IDF and
+the linear layer) lives in the model's state dict, so a bundle needs no pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from multimodal.config import WordConfig
+
+
+def _vectorisers(cfg: WordConfig):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    common = {"n_features": cfg.n_features, "alternate_sign": False, "norm": None}
+    return (
+        HashingVectorizer(ngram_range=(1, 2), **common),
+        HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
+    )
+
+
+def hashed_counts(texts: Sequence[str], cfg: WordConfig):
+    """``[n, 2 * n_features]`` sparse sublinear term frequencies (1 + log count)."""
+    from scipy.sparse import hstack
+
+    words, chars = _vectorisers(cfg)
+    counts = hstack([words.transform(texts), chars.transform(texts)]).tocsr()
+    counts.data = 1.0 + np.log(counts.data)
+    return counts
+
+
+class WordChannel(nn.Module):
+    """TF-IDF (hashed) → linear → class log-probabilities; fitted by ``fit``."""
+
+    def __init__(self, cfg: WordConfig, n_classes: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        width = 2 * cfg.n_features
+        self.register_buffer("idf", torch.ones(width))
+        self.linear = nn.Linear(width, n_classes)
+        self.linear.requires_grad_(False)
+        # How much its log-probabilities add to the encoders' text and fused ones;
+        # tuned on validation with the fusion head's ``mix_weights``.
+        self.register_buffer("weight", torch.zeros(()))
+
+    def blend(self, log_probs: torch.Tensor, word_log_probs: torch.Tensor) -> torch.Tensor:
+        """The encoders' class log-probabilities with this channel's added at ``weight``."""
+        return (log_probs.log_softmax(-1) + self.weight * word_log_probs).log_softmax(-1)
+
+    def _tfidf(self, texts: Sequence[str]) -> torch.Tensor:
+        counts = hashed_counts(list(texts), self.cfg).tocoo()
+        values = counts.data * self.idf.numpy()[counts.col]
+        norms = np.sqrt(np.bincount(counts.row, values**2, minlength=counts.shape[0]))
+        values = values / np.maximum(norms[counts.row], 1e-12)
+        index = torch.from_numpy(np.vstack([counts.row, counts.col]).astype(np.int64))
+        return torch.sparse_coo_tensor(
+            index, torch.from_numpy(values.astype(np.float32)), counts.shape, check_invariants=False
+        )
+
+    @torch.no_grad()
+    def log_probs(self, texts: Sequence[str]) -> torch.Tensor:
+        """``[n, classes]`` log-probabilities; fp32 whatever autocast says."""
+        if not texts:
+            return torch.zeros(0, self.linear.out_features)
+        with torch.autocast("cpu", enabled=False):
+            x = self._tfidf(texts)
+            logits = torch.sparse.mm(x, self.linear.weight.t()) + self.linear.bias
+        return logits.log_softmax(-1)
+
+    def fit(self, texts: Sequence[str], labels: np.ndarray) -> None:
+        """Fit IDF and a multinomial logistic regression on the training texts."""
+        from sklearn.feature_extraction.text import TfidfTransformer
+        from sklearn.linear_model import LogisticRegression
+
+        counts = hashed_counts(list(texts), self.cfg)
+        tfidf = TfidfTransformer(sublinear_tf=False)  # counts are already sublinear
+        x = tfidf.fit_transform(counts)
+        classifier = LogisticRegression(C=self.cfg.c, max_iter=self.cfg.max_iter)
+        classifier.fit(x, labels)
+        weight = np.zeros((self.linear.out_features, x.shape[1]), np.float32)
+        bias = np.full(self.linear.out_features, -1e4, np.float32)  # classes never seen
+        coef, intercept = classifier.coef_, classifier.intercept_
+        if len(classifier.classes_) == 2:  # binary: one row scores the second class
+            coef, intercept = np.vstack([-coef, coef]) / 2, np.hstack([-intercept, intercept]) / 2
+        weight[classifier.classes_] = coef
+        bias[classifier.classes_] = intercept
+        with torch.no_grad():
+            self.idf.copy_(torch.from_numpy(tfidf.idf_.astype(np.float32)))
+            self.linear.weight.copy_(torch.from_numpy(weight))
+            self.linear.bias.copy_(torch.from_numpy(bias))

@@ -1,0 +1,70 @@
+"""The bag-of-n-grams channel: fitting, its state dict, and its place in a bundle."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from multimodal.config import ModelConfig, WordConfig
+from multimodal.word_channel import WordChannel
+
+TEXTS = [
+    "ps4 console with two controllers",
+    "xbox one s 1tb console",
+    "nintendo switch console and games",
+    "oak dining table and four chairs",
+    "pine wardrobe with drawers",
+    "leather sofa three seater",
+]
+LABELS = np.array([0, 0, 0, 2, 2, 2])  # class 1 never appears in training
+
+
+SMALL = WordConfig(n_features=2**10)
+
+
+def fitted() -> WordChannel:
+    channel = WordChannel(SMALL, n_classes=3)
+    channel.fit(TEXTS, LABELS)
+    return channel
+
+
+def test_fit_learns_the_training_texts_and_never_predicts_an_unseen_class() -> None:
+    log_probs = fitted().log_probs([*TEXTS, "playstation console", "wooden chairs and table"])
+    assert log_probs.shape == (8, 3)
+    np.testing.assert_allclose(log_probs.exp().sum(1).numpy(), 1.0, atol=1e-5)
+    assert log_probs.argmax(1).tolist() == [0, 0, 0, 2, 2, 2, 0, 2]
+    assert float(log_probs[:, 1].exp().max()) < 1e-6
+
+
+def test_state_dict_round_trip_gives_the_same_predictions() -> None:
+    channel = fitted()
+    again = WordChannel(SMALL, n_classes=3)
+    again.load_state_dict(channel.state_dict())
+    torch.testing.assert_close(again.log_probs(TEXTS), channel.log_probs(TEXTS))
+
+
+def test_blend_at_weight_zero_is_the_encoders_prediction() -> None:
+    channel = fitted()
+    encoders = torch.log_softmax(torch.tensor([[2.0, 0.0, 1.0]]), -1)
+    words = channel.log_probs(["oak table"])
+    torch.testing.assert_close(channel.blend(encoders, words), encoders)
+    channel.weight.fill_(5.0)
+    assert int(channel.blend(encoders, words).argmax()) == 2
+
+
+def test_bundles_from_before_the_channel_have_none() -> None:
+    old = ModelConfig().to_dict()
+    del old["word"]
+    assert ModelConfig.from_dict(old).word.n_features == 0
+
+
+def test_saved_bundle_carries_the_fitted_channel(trained_bundle_dir) -> None:
+    from multimodal.bundle import load_model, read_manifest
+    from multimodal.train import WORD_GRID
+
+    model, manifest, _ = load_model(trained_bundle_dir)
+    assert model.word is not None
+    assert float(model.word.weight) in WORD_GRID
+    assert manifest.metrics["word_weight"] == float(model.word.weight)
+    assert float(model.word.idf.max()) > 1.0  # fitted, not the initial ones
+    assert read_manifest(trained_bundle_dir).config.word.n_features == 2**12
