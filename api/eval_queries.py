@@ -7,6 +7,7 @@ and tested on its own.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,6 +21,13 @@ from multimodal.data.splits import normalise_text
 AMBIGUOUS_QUERIES: tuple[str, ...] = (
     "black", "white", "grey", "vintage", "new", "used", "set", "large", "small", "boxed",
 )  # fmt: skip
+# The validation run's ambiguous words: knobs are tuned on these (and on
+# validation listings and users), never on the words the test run reports.
+VALIDATION_AMBIGUOUS_QUERIES: tuple[str, ...] = (
+    "red", "blue", "brown", "old", "modern", "mini", "pair", "spare", "classic", "genuine",
+)  # fmt: skip
+# Which query set each part of the evaluation asks: "val" for tuning, "test" to report.
+PARTS = ("val", "test")
 # Category-path names that say nothing about the root ("Other", "Accessories").
 _GENERIC_NAMES = frozenset({"other", "others", "accessories", "parts", "spares", "misc"})
 # How a simulated user interacted with the listings of their history.
@@ -78,11 +86,17 @@ def other_photo_queries(
     return [by_id[i] for i in _sample(candidates, limit, seed)]
 
 
-def category_name_queries(listings: Sequence[Listing]) -> dict[str, list[TextQuery]]:
+def category_name_queries(
+    listings: Sequence[Listing], part: str | None = None
+) -> dict[str, list[TextQuery]]:
     """Root names and sub-category names as queries, each asking for its root.
 
     A sub-category name found under two roots, or one that names nothing
     ("Other"), is left out: there is no right root to score it against.
+    Names belong to no listing split, so with a ``part`` they are split by a
+    hash of the name: "val" gets about half the sub-category names (and no
+    root names, only 13 of them), "test" the rest and the root names, so a
+    knob tuned on validation names never saw a test name.
     """
     roots = sorted({listing.root for listing in listings if listing.root})
     owners: dict[str, set[str]] = defaultdict(set)
@@ -94,10 +108,18 @@ def category_name_queries(listings: Sequence[Listing]) -> dict[str, list[TextQue
         for name, found_in in owners.items()
         if len(found_in) == 1 and name.lower() not in _GENERIC_NAMES and name not in roots
     )
+    if part is not None:
+        subs = [name for name in subs if name_part(name) == part]
+        roots = roots if part == "test" else []
     return {
         "root names": [TextQuery(root, root) for root in roots],
         "sub-category names": [TextQuery(name, next(iter(owners[name]))) for name in subs],
     }
+
+
+def name_part(name: str) -> str:
+    """ "val" or "test" for a category name, by a stable hash (the same on every machine)."""
+    return PARTS[hashlib.sha256(name.encode("utf-8")).digest()[0] % 2]
 
 
 def simulated_users(
@@ -106,14 +128,16 @@ def simulated_users(
     per_root: int,
     history_size: int,
     seed: int,
+    part: str = "test",
 ) -> list[SimulatedUser]:
     """``per_root`` users per root, each with ``history_size`` events in that root.
 
     History listings come from ``history_ids`` (the train split), so a user
     never "remembers" a listing the evaluation later asks about. Events are a
-    mix of views, clicks and saves over the last week.
+    mix of views, clicks and saves over the last week. The "val" part draws
+    other users (other histories) than the "test" part from the same seed.
     """
-    rng = random.Random(f"users:{seed}")
+    rng = random.Random(f"users:{seed}" if part == "test" else f"users:{part}:{seed}")
     by_root: dict[str, list[str]] = defaultdict(list)
     by_id = {listing.id: listing for listing in listings}
     for listing_id in sorted(history_ids):
@@ -128,7 +152,7 @@ def simulated_users(
                 (listing_id, rng.choice(_EVENT_MIX), rng.uniform(0, 7 * 86_400))
                 for listing_id in rng.sample(pool, history_size)
             )
-            users.append(SimulatedUser(f"eval-{_slug(root)}-{n}", root, events))
+            users.append(SimulatedUser(f"eval-{part}-{_slug(root)}-{n}", root, events))
     return users
 
 

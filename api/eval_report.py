@@ -15,13 +15,16 @@ from api.evaluation import (
     FUSED_DENSE,
     HYBRID,
     IMAGE_DENSE,
+    INSTANCE,
     PERSONALISED,
     TEXT_DENSE,
 )
 from indexing.plots import plot_method_bars, plot_quality_vs_latency
 
 REPORT_FILE = "retrieval.json"
-METHOD_ORDER = (BM25, TEXT_DENSE, IMAGE_DENSE, FUSED_DENSE, HYBRID, PERSONALISED, FROZEN)
+METHOD_ORDER = (
+    BM25, TEXT_DENSE, IMAGE_DENSE, FUSED_DENSE, HYBRID, PERSONALISED, FROZEN, INSTANCE,
+)  # fmt: skip
 
 
 def _method_table(report: dict) -> dict[str, dict[str, float]]:
@@ -40,18 +43,21 @@ def _method_table(report: dict) -> dict[str, dict[str, float]]:
     return rows
 
 
-def write_retrieval_report(report: dict, reports_dir: Path) -> list[Path]:
-    """The JSON report and its three plots; returns the paths written."""
+def write_retrieval_report(
+    report: dict, reports_dir: Path, stem: str = REPORT_FILE.removesuffix(".json")
+) -> list[Path]:
+    """The JSON report and its three plots, named from ``stem``; returns the paths written."""
     reports_dir.mkdir(parents=True, exist_ok=True)
-    json_path = reports_dir / REPORT_FILE
+    json_path = reports_dir / f"{stem}.json"
+    split = report["config"].get("split", "test")
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     k = report["config"]["k"]
     paths = [
         json_path,
         plot_method_bars(
             _method_table(report),
-            reports_dir / "retrieval_methods.png",
-            "Retrieval quality per method (test split)",
+            reports_dir / f"{stem}_methods.png",
+            f"Retrieval quality per method ({split} split)",
             order=METHOD_ORDER,
         ),
     ]
@@ -66,7 +72,7 @@ def write_retrieval_report(report: dict, reports_dir: Path) -> list[Path]:
         paths.append(
             plot_quality_vs_latency(
                 points,
-                reports_dir / "retrieval_recall_vs_latency.png",
+                reports_dir / f"{stem}_recall_vs_latency.png",
                 "mean latency per query, in process (ms)",
                 f"title → listing recall@{k}",
                 "Recall vs latency per method",
@@ -87,7 +93,7 @@ def write_retrieval_report(report: dict, reports_dir: Path) -> list[Path]:
                 "with personalisation": result[f"{p} with"],
             }
         paths.append(
-            plot_method_bars(bars, reports_dir / "retrieval_personalisation.png", "Personalisation")
+            plot_method_bars(bars, reports_dir / f"{stem}_personalisation.png", "Personalisation")
         )
     return paths
 

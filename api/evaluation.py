@@ -35,6 +35,8 @@ from tqdm import tqdm
 
 from api.eval_queries import (
     AMBIGUOUS_QUERIES,
+    PARTS,
+    VALIDATION_AMBIGUOUS_QUERIES,
     SimulatedUser,
     TextQuery,
     category_name_queries,
@@ -63,12 +65,18 @@ FUSED_DENSE = "fused dense"
 HYBRID = "hybrid"
 PERSONALISED = "hybrid + personalisation"
 FROZEN = "frozen backbone (baseline)"
+INSTANCE = "instance descriptors"
 TEXT_METHODS = (BM25, TEXT_DENSE, IMAGE_DENSE, FUSED_DENSE, HYBRID)
 
 
 @dataclass(frozen=True)
 class EvalConfig:
+    """What one run asks. ``split`` "val" is for tuning ranking knobs: validation
+    listings as queries, other simulated users, other ambiguous words and the
+    validation half of the category names; "test" is what reports show."""
+
     seed: int = 0
+    split: str = "test"
     k: int = 10
     max_queries: int | None = None  # per task; None: every test listing
     users_per_root: int = 3
@@ -113,9 +121,14 @@ class EvalWorld:
         sources: VectorSources,
         config: EvalConfig,
         photo_ids: set[str],
+        pair_ids: Sequence[str] = (),
     ) -> None:
+        """``pair_ids``: listings (never asked about) whose first two photos fit the
+        photo-level instance channel's whitening; it is built when the training
+        feature cache is available."""
         self.catalogue = catalogue
         self.embedder = embedder
+        self.sources = sources
         self.config = config
         self.listings = {listing.id: listing for listing in catalogue.listings}
         self.timings: dict[str, list[float]] = defaultdict(list)  # ms per query, by method
@@ -163,8 +176,13 @@ class EvalWorld:
             photos=self.photo_index,
             lexical=self.lexical,
         )
+        self.instances = _instance_channel(
+            embedder, catalogue, sources, photo_fids, [first[i] for i in with_photo], pair_ids,
+            config.index,
+        )  # fmt: skip
         settings = Settings(data=catalogue.root, query_cache_size=0)  # every query embeds
-        self.service = SearchService(settings, embedder, self.store, version)
+        texts = self.dense_indexes[TEXT_DENSE][0]  # the text vectors themselves, not derived
+        self.service = SearchService(settings, embedder, self.store, version, self.instances, texts)
 
     def close(self) -> None:
         self.service.close()
@@ -234,14 +252,21 @@ def run_evaluation(
     progress: bool = True,
 ) -> dict:
     """Every task, every method, one JSON-ready report."""
+    if config.split not in PARTS:
+        raise ValueError(f"split must be one of {', '.join(PARTS)}, not {config.split!r}")
     listings = list(catalogue.listings)
     known = {listing.id for listing in listings}
-    test_ids = [i for i in split.test if i in known]
+    test_ids = [i for i in split.ids(config.split) if i in known]
     photo_queries = other_photo_queries(listings, test_ids, config.max_queries, config.seed)
     titles = title_queries(listings, test_ids, config.max_queries, config.seed)
-    names = category_name_queries(listings)
+    names = category_name_queries(listings, config.split)
     users = simulated_users(
-        listings, split.train, config.users_per_root, config.history_size, config.seed
+        listings,
+        split.train,
+        config.users_per_root,
+        config.history_size,
+        config.seed,
+        config.split,
     )
     photo_ids = {listing.image_ids[0] for listing in listings if listing.image_ids}
     photo_ids |= {listing.image_ids[1] for listing in photo_queries}
@@ -254,6 +279,7 @@ def run_evaluation(
             sources or VectorSources(),
             config,
             photo_ids,
+            split.train,
         )
         try:
             world.add_users(users)
@@ -291,7 +317,8 @@ def run_evaluation(
         "data": {
             "root": str(catalogue.root),
             "listings": len(listings),
-            "test_listings": len(test_ids),
+            "query_split": config.split,
+            "query_listings": len(test_ids),
             "split_seed": split.seed,
             "index_vectors": "training feature cache (float16 frozen-layer outputs) + model top"
             if uses_feature_cache(embedder, sources or VectorSources())
@@ -334,6 +361,19 @@ def _other_photo(world: EvalWorld, queries: Sequence[Listing], listings, progres
     ]
     if FROZEN in world.dense_indexes:
         searches.append((FROZEN, world.frozen_vector))
+    if world.instances is not None and queries:
+        from multimodal.instance_features import describe_files
+
+        seconds = [listing.image_ids[1] for listing in queries]
+        described = world.instances.whitening(
+            describe_files(
+                world.embedder.model.image,
+                [world.catalogue.image_path(i) for i in seconds],
+                world.sources.features_root,
+            )
+        )
+        world.dense_indexes[INSTANCE] = (world.instances.index, world.photo_owner)
+        searches.append((INSTANCE, dict(zip(seconds, described, strict=True))))
     names = [name for name, _ in searches] + [HYBRID]
     scores = {name: {"recall@1": [], f"recall@{k}": [], "mrr": []} for name in names}
     identical = 0
@@ -418,9 +458,10 @@ def _personalisation(
     k = world.config.k
     if len({u.root for u in users}) < 2:
         return {"users": len(users), "skipped": "needs users in at least two roots"}
-    plain = {q: world.service_search(q) for q in AMBIGUOUS_QUERIES}
+    words = AMBIGUOUS_QUERIES if world.config.split == "test" else VALIDATION_AMBIGUOUS_QUERIES
+    plain = {q: world.service_search(q) for q in words}
     without, with_profile = [], []
-    pairs = [(q, u) for u in users for q in AMBIGUOUS_QUERIES]
+    pairs = [(q, u) for u in users for q in words]
     for query, user in tqdm(pairs, desc="personalisation", disable=not progress):
         ranked = world.service_search(query, user.user_id)
         without.append(precision_at_k([world.root(i) for i in plain[query].ids], user.root, k))
@@ -430,7 +471,7 @@ def _personalisation(
         "history_size": world.config.history_size,
         "ambiguous": {
             "pairs": len(pairs),
-            "queries": list(AMBIGUOUS_QUERIES),
+            "queries": list(words),
             f"precision@{k} without": mean(without),
             f"precision@{k} with": mean(with_profile),
             "lift": lift(mean(with_profile), mean(without)),
@@ -582,6 +623,38 @@ def _catalogue_vectors(
         "photo vectors",
     )
     return np.stack(text_rows).astype(np.float32), dict(zip(photo_ids, photos, strict=True))
+
+
+def _instance_channel(
+    embedder,
+    catalogue: CleanCatalogue,
+    sources: VectorSources,
+    photo_fids: np.ndarray,
+    photo_ids: Sequence[str],
+    pair_ids: Sequence[str],
+    config: IndexConfig,
+):
+    """The photo-level channel over the indexed photos, or None without the feature cache."""
+    if not uses_feature_cache(embedder, sources):
+        return None
+    from indexing.instance_index import InstanceChannel
+
+    by_id = {listing.id: listing for listing in catalogue.listings}
+    pairs = [
+        tuple(catalogue.image_path(i) for i in by_id[lid].image_ids[:2])
+        for lid in sorted(pair_ids)
+        if lid in by_id and len(by_id[lid].image_ids) >= 2
+    ]
+    if not pairs:
+        return None
+    return InstanceChannel.build(
+        embedder.model.image,
+        photo_fids,
+        [catalogue.image_path(i) for i in photo_ids],
+        pairs,
+        sources.features_root,
+        config,
+    )
 
 
 def _frozen_photos(

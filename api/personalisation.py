@@ -102,15 +102,21 @@ def personal_weight(ambiguity: float, threshold: float, max_weight: float) -> fl
 
 
 def personal_scores(
-    profile: UserProfile, similarity: np.ndarray, roots: Sequence[str]
+    profile: UserProfile,
+    similarity: np.ndarray,
+    roots: Sequence[str],
+    category_share: float = 0.5,
 ) -> np.ndarray:
-    """How well each candidate fits the user, in [0, 1]: half taste, half category.
+    """How well each candidate fits the user, in [0, 1]: taste and category affinity.
 
-    ``similarity`` is the cosine of the profile vector to each candidate.
+    ``similarity`` is the cosine of the profile vector to each candidate;
+    ``category_share`` of the score is the affinity of the candidate's root
+    category, the rest taste. Category affinity is the steadier signal for a
+    one-word query: "black" in the user's category beats a near-vector elsewhere.
     """
     if profile.empty:
         return np.zeros(len(roots), dtype=np.float32)
     taste = np.clip(np.asarray(similarity, dtype=np.float32), 0.0, 1.0)
     top = max(profile.affinities.values())
     category = np.array([profile.affinities.get(r, 0.0) / top for r in roots], dtype=np.float32)
-    return (0.5 * taste + 0.5 * category).astype(np.float32)
+    return ((1.0 - category_share) * taste + category_share * category).astype(np.float32)

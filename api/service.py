@@ -67,6 +67,8 @@ from indexing.instance_index import InstanceChannel
 from indexing.reindex.mapper import Mapper, load_photos
 from indexing.reindex.reader import Item, to_item
 from indexing.store import CATEGORY_SEPARATOR, ListingNotFound, Record, Store
+from indexing.text_index import derive_text_index, text_only
+from indexing.vector_index import VectorIndex
 from multimodal.data.catalogue import Listing
 
 log = logging.getLogger(__name__)
@@ -188,12 +190,16 @@ class SearchService:
         store: Store,
         index: IndexVersion,
         instances: InstanceChannel | None = None,
+        texts: VectorIndex | None = None,
     ) -> None:
         """``instances``: an optional photo-level channel for photo queries
         (``indexing.instance_index``); without it photo queries use the joint
+        vectors only. ``texts``: text-only listing vectors for the dense half of
+        text queries (``indexing.text_index``); without it that half is fused
         vectors only."""
         self.settings = settings
         self.instances = instances
+        self.texts = texts
         self.embedder = embedder
         self.store = store
         self.index = index
@@ -240,7 +246,7 @@ class SearchService:
         instances = (
             _open_instances(settings, embedder, store, index) if settings.instance_channel else None
         )
-        service = cls(settings, embedder, store, index, instances)
+        service = cls(settings, embedder, store, index, instances, _derive_texts(store, index))
         try:
             service.catch_up()
         except BaseException:
@@ -264,6 +270,8 @@ class SearchService:
             self._index_items([to_item(r, image_dir) for r in stale], [r.listing for r in stale])
         if gone:
             self.index.listings.delete(gone)
+            if self.texts is not None:
+                self.texts.delete(gone)
             self.index.lexical.delete(gone)
         if stale or gone:
             log.info("caught up with the store: %d re-embedded, %d removed", len(stale), len(gone))
@@ -301,8 +309,13 @@ class SearchService:
         depth = max(self.settings.candidate_pool, query.offset + query.k)
         ranked = {"dense": self._dense_hits(live, vector, depth, allowed)}
         named = NO_MATCH if text is None else self._categories(live).match(text)
+        text_share = 0.0
         if text is not None:
             ranked["lexical"] = self._lexical_hits(live, text, depth, allowed)
+        if text is not None and query.image is None and self.texts is not None:
+            # A typed query is closest to listings' own words: rank their text vectors too.
+            ranked["text"] = self._dense_hits(live, vector, depth, allowed, self.texts)
+            text_share = self.settings.text_dense_share
         if named.paths:
             # The query names a category: search within its root category too.
             ranked["category"] = self._category_hits(live, vector, named, depth, allowed)
@@ -313,13 +326,15 @@ class SearchService:
                 ranked["instance"] = self._instance_hits(live, query.image, depth, allowed)
         strength = named.coverage**self.settings.category_coverage_power
         weights = {
-            "dense": self.settings.dense_weight,
+            "dense": self.settings.dense_weight * (1.0 - text_share),
+            "text": self.settings.dense_weight * text_share,
             "lexical": self.settings.lexical_weight,
             "photo": self.settings.dense_weight,
             "category": self.settings.category_weight * strength,
             "instance": self.settings.instance_weight,
         }
-        fused = normalise_to_top(reciprocal_rank_fusion(ranked, weights, self.settings.rrf_k))
+        rrf_k = self.settings.photo_rrf_k if "instance" in ranked else self.settings.rrf_k
+        fused = normalise_to_top(reciprocal_rank_fusion(ranked, weights, rrf_k))
         if named.paths:
             bonus = self.settings.category_bonus * strength
             for fid in fused:
@@ -397,6 +412,8 @@ class SearchService:
             except ListingNotFound:
                 raise InputError(404, f"no listing {listing_id}") from None
             self.index.listings.delete([fid])
+            if self.texts is not None:
+                self.texts.delete([fid])
             self.index.photos.delete(self._live.photos_of(fid))
             self.index.lexical.delete([fid])
             self._live = self._live.without(fid)
@@ -480,11 +497,17 @@ class SearchService:
         )
 
     def _dense_hits(
-        self, live: Snapshot, vector: np.ndarray, depth: int, allowed: np.ndarray | None
+        self,
+        live: Snapshot,
+        vector: np.ndarray,
+        depth: int,
+        allowed: np.ndarray | None,
+        index: VectorIndex | None = None,
     ) -> list[int]:
+        """Nearest listings on ``index`` (default: the fused listing vectors)."""
         if allowed is not None and not len(allowed):
             return []
-        _, fids = self.index.listings.search(vector, depth, allowed)
+        _, fids = (index or self.index.listings).search(vector, depth, allowed)
         return [f for f in fids[0].tolist() if f >= 0 and f in live.rows]
 
     def _photo_hits(
@@ -628,6 +651,15 @@ class SearchService:
         with self._model_lock:
             encoded = Mapper(self.embedder)(items, photos)
         self.index.listings.upsert(encoded.fids, encoded.vectors)
+        if self.texts is not None:
+            counts = np.cumsum([0] + [len(item.image_paths) for item in items])
+            self.texts.upsert(
+                encoded.fids,
+                np.stack([
+                    text_only(vector, encoded.image_vectors[counts[i] : counts[i + 1]])
+                    for i, vector in enumerate(encoded.vectors)
+                ]),
+            )  # fmt: skip
         if len(encoded.image_fids):
             self.index.photos.upsert(encoded.image_fids, encoded.image_vectors)
             if self.instances is not None:
@@ -638,17 +670,35 @@ class SearchService:
         )
 
 
+def _derive_texts(store: Store, index: IndexVersion) -> VectorIndex:
+    """Text-only vectors of the loaded version's listings (``indexing.text_index``).
+
+    Photos the version does not hold (listings changed since) are left out;
+    the catch-up re-embeds those listings anyway.
+    """
+    held = set(index.photos.ids().tolist())
+    photo_fids = {r.fid: [i for i in r.image_fids if i in held] for r in store.iter_records()}
+    return derive_text_index(index.listings, index.photos, photo_fids, index.listings.config)
+
+
+INSTANCES_DIR = "instances"  # the channel, saved inside the index version it describes
+
+
 def _open_instances(settings: Settings, embedder, store: Store, index: IndexVersion):
     """The photo-level channel over every indexed photo, whitened on training listings.
 
+    Built on the first start with an index version, then loaded from that version.
+
     Needs the workspace's split (pairs come from training listings only) and
     reads trunk maps from its feature cache, computing any that are missing.
+    Without a split or such pairs, photo queries do without it (logged).
     """
     from multimodal.data.splits import Split
 
     workspace = settings.workspace
     if not workspace.split_file.is_file():
-        raise StartupError(f"instance channel: no split at {workspace.split_file}")
+        log.warning("no instance channel: no split at %s", workspace.split_file)
+        return None
     train = set(Split.load(workspace.split_file).train)
     image_dir = settings.resolved_image_dir
     records = list(store.iter_records())
@@ -657,10 +707,20 @@ def _open_instances(settings: Settings, embedder, store: Store, index: IndexVers
         for r in records
         if r.listing.id in train and len(r.listing.image_ids) >= 2
     ]
+    if not pairs:
+        log.warning("no instance channel: no training listing has two photos")
+        return None
     fids = [f for r in records for f in r.image_fids]
     paths = [image_dir / f"{i}.jpg" for r in records for i in r.listing.image_ids]
-    return InstanceChannel.build(
-        embedder.model.image, fids, paths, pairs, workspace.features_dir, index.listings.config
+    return InstanceChannel.load_or_build(
+        index.path / INSTANCES_DIR,
+        embedder.fingerprint,
+        embedder.model.image,
+        fids,
+        paths,
+        pairs,
+        workspace.features_dir,
+        index.listings.config,
     )
 
 
@@ -725,12 +785,16 @@ class Reasons:
             dense = "photo match" if self.has_image else "text match"
         labels = {
             "dense": dense,
+            "text": "text match",
             "lexical": "keyword match",
             "photo": "similar photo",
             "category": "in the category you named",
             "instance": "looks like your photo",
         }
-        found = [labels[source] for source, fids in self.found_by.items() if fid in fids]
+        # dense and text vectors both say "text match": each reason once
+        found = list(
+            dict.fromkeys(labels[source] for source, fids in self.found_by.items() if fid in fids)
+        )
         if root in self.interests:
             found.append(f"your interest in {root}")
         return found

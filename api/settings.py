@@ -40,14 +40,21 @@ class Settings(BaseSettings):
     candidate_pool: int = Field(200, ge=10)
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
+    # Share of ``dense_weight`` a text query gives to text-only listing vectors
+    # (the rest to fused ones); tuned on validation queries.
+    text_dense_share: float = Field(0.5, ge=0, le=1)
     lexical_weight: float = Field(1.0, ge=0)
     query_cache_size: int = Field(1024, ge=0)
     # RRF weight of the photo-level instance channel of photo queries, when
     # the service has one (``indexing.instance_index``).
-    instance_weight: float = Field(1.0, ge=0)
+    # Tuned on validation photo pairs: with the channel, a photo query's lists
+    # are fused with a sharper RRF constant, so each list's top hits count most.
+    instance_weight: float = Field(3.0, ge=0)
+    photo_rrf_k: int = Field(20, ge=1)
     # Build that channel at start-up (``SearchService.open``) from the workspace's
-    # training feature cache and split; off by default, as it adds start-up time.
-    instance_channel: bool = False
+    # training feature cache and split. The first start on a new index version
+    # builds it (minutes) and saves it in that version; later starts load it.
+    instance_channel: bool = True
 
     # A query naming a category (``api.category_match``): the RRF weight of the
     # search restricted to the named categories' roots, and the score bonus

@@ -32,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reports-dir", type=Path, default=Path("reports"), help="where reports are written"
     )
+    parser.add_argument(
+        "--split",
+        choices=("val", "test"),
+        default="test",
+        help="retrieval: 'val' asks validation queries and users, for tuning ranking knobs "
+        "(writes retrieval_val.*); 'test' (default) is what the README reports",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(threads)
     try:
         catalogue = load_clean_catalogue(workspace.clean_dir)
-        embedder = Embedder.load(workspace.model_dir)
+        # fp32: the index side is computed from training's fp32 feature cache
+        # (``multimodal.cached_vectors``), so queries are embedded the same way.
+        embedder = Embedder.load(workspace.model_dir, "fp32")
     except (FileNotFoundError, BundleError) as exc:
         raise CliError(str(exc).splitlines()[0]) from None
     # The split the model was trained on: its own seed, whatever --seed says.
@@ -68,15 +77,16 @@ def run(args: argparse.Namespace) -> int:
         catalogue,
         split,
         embedder,
-        EvalConfig(seed=args.seed, max_queries=args.max_queries),
+        EvalConfig(seed=args.seed, split=args.split, max_queries=args.max_queries),
         VectorSources(features_root=workspace.features_dir),
         progress=sys.stderr.isatty(),
     )
     report["machine_at_start"] = machine
     report["machine_at_end"] = machine_info()
     report["seconds"] = round(time.time() - started, 1)
-    paths = write_retrieval_report(report, args.reports_dir)
-    (args.reports_dir / "retrieval.md").write_text(markdown_tables(report), encoding="utf-8")
+    stem = "retrieval" if args.split == "test" else f"retrieval_{args.split}"
+    paths = write_retrieval_report(report, args.reports_dir, stem)
+    (args.reports_dir / f"{stem}.md").write_text(markdown_tables(report), encoding="utf-8")
     if getattr(args, "json", False):
         print(json.dumps(report, ensure_ascii=False, indent=1))
     print(

@@ -66,3 +66,11 @@ def test_personal_scores_favour_the_users_category() -> None:
     scores = personal_scores(profile, similarity, ["Music", "Sports"])
     assert scores[0] == pytest.approx(1.0)
     assert scores[1] == pytest.approx(0.0)
+
+
+def test_category_share_sets_the_taste_category_mix() -> None:
+    profile = build_profile([Interaction("view", 0.0, "Music", unit(1, 0))], 0.0, 14)
+    similarity = np.array([1.0, 0.0], dtype=np.float32)  # a taste match outside the category
+    roots = ["Sports", "Music"]
+    assert personal_scores(profile, similarity, roots, 0.5).tolist() == [0.5, 0.5]
+    assert personal_scores(profile, similarity, roots, 0.8).tolist() == pytest.approx([0.2, 0.8])

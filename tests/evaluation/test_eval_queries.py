@@ -4,6 +4,7 @@ from api.eval_queries import (
     TextQuery,
     category_name_queries,
     duplicate_sets,
+    name_part,
     other_photo_queries,
     other_root_user,
     simulated_users,
@@ -72,3 +73,24 @@ def test_clear_query_user_comes_from_another_root():
     users = simulated_users(LISTINGS, ["a", "b", "c", "d", "e"], 1, 2, seed=0)
     user = other_root_user(TextQuery("Laptop", "Computers"), users, seed=0)
     assert user.root == "Home"
+
+
+def test_category_names_are_split_between_validation_and_test():
+    everything = category_name_queries(LISTINGS)
+    val = category_name_queries(LISTINGS, "val")
+    test = category_name_queries(LISTINGS, "test")
+    assert val["root names"] == []  # too few to split: root names are test queries only
+    assert test["root names"] == everything["root names"]
+    subs = {q.text for q in everything["sub-category names"]}
+    val_subs = {q.text for q in val["sub-category names"]}
+    test_subs = {q.text for q in test["sub-category names"]}
+    assert val_subs | test_subs == subs and not val_subs & test_subs
+    assert all(name_part(n) == "val" for n in val_subs)
+
+
+def test_validation_users_are_other_users():
+    ids = ["a", "b", "e", "c"]
+    test = simulated_users(LISTINGS, ids, 2, 2, seed=0)
+    val = simulated_users(LISTINGS, ids, 2, 2, seed=0, part="val")
+    assert {u.user_id for u in test}.isdisjoint({u.user_id for u in val})
+    assert [u.events for u in test] != [u.events for u in val]

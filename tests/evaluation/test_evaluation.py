@@ -69,6 +69,31 @@ def test_same_seed_same_figures(report, clean_synthetic, tmp_path):
     assert again["tasks"] == report["tasks"]
 
 
+def test_validation_part_asks_other_questions(report, clean_synthetic, tmp_path):
+    """Knobs are tuned on the "val" part: other listings, words and users than the test's."""
+    split = make_split(clean_synthetic.listings, seed=0)
+    config = EvalConfig(split="val", users_per_root=2, history_size=4, clear_queries=20)
+    val = run_evaluation(
+        clean_synthetic,
+        split,
+        HashingEmbedder(),
+        config,
+        VectorSources(cache_root=tmp_path),
+        progress=False,
+    )
+    assert val["data"]["query_split"] == "val" and report["data"]["query_split"] == "test"
+    assert val["data"]["query_listings"] == len(split.val)
+    val_words = val["tasks"]["personalisation"]["ambiguous"]["queries"]
+    assert set(val_words).isdisjoint(report["tasks"]["personalisation"]["ambiguous"]["queries"])
+    assert val["tasks"]["category_precision"]["root names"]["queries"] == 0
+
+
+def test_unknown_split_is_refused(clean_synthetic):
+    split = make_split(clean_synthetic.listings, seed=0)
+    with pytest.raises(ValueError, match="split"):
+        run_evaluation(clean_synthetic, split, HashingEmbedder(), EvalConfig(split="train"))
+
+
 def test_report_files_and_tables(report, tmp_path):
     from api.eval_report import markdown_tables, summary_line, write_retrieval_report
 
@@ -88,14 +113,21 @@ def test_report_files_and_tables(report, tmp_path):
 @pytest.mark.slow
 def test_evaluation_with_the_trained_model(clean_synthetic, embedder, model_workspace, tmp_path):
     """The real model path, including the frozen baseline from training's feature cache."""
-    from api.evaluation import FROZEN
+    from api.evaluation import FROZEN, INSTANCE
 
     split = make_split(clean_synthetic.listings, seed=0)
     config = EvalConfig(max_queries=20, users_per_root=1, history_size=4, clear_queries=10)
     sources = VectorSources(cache_root=tmp_path, features_root=model_workspace.features_dir)
     report = run_evaluation(clean_synthetic, split, embedder, config, sources, progress=False)
     photo = report["tasks"]["other_photo"]["methods"]
-    assert set(photo) == {IMAGE_DENSE, FUSED_DENSE, HYBRID, FROZEN}
+    assert set(photo) == {IMAGE_DENSE, FUSED_DENSE, HYBRID, FROZEN, INSTANCE}
     assert report["model"]["fingerprint"] == embedder.fingerprint
     # a trained model beats chance (10 / ~300 listings) at finding the other photo
     assert photo[IMAGE_DENSE]["recall@10"] > 0.1
+
+
+def test_a_category_name_query_returns_that_category(report):
+    """The served ranking searches inside a category the query names (``api.category_match``),
+    so a root name's top 10 is its own listings even for an embedder that knows no words."""
+    names = report["tasks"]["category_precision"]["root names"]["methods"]
+    assert names[HYBRID]["precision@10"] == 1.0

@@ -1,0 +1,79 @@
+"""Queries that name a category: which categories, and how much of the query they are.
+
+A buyer who types "sofas" or "Home & Garden" is browsing a category, and the
+catalogue knows exactly which listings sit in it, even when their titles never
+say the word. A category matches a query when every word of its name is in the
+query (lower-cased, a plural "s" dropped); generic names ("Other",
+"Accessories") name nothing and never match. *Coverage* is the share of the
+query's words that matched names account for: 1 for "Sofas", small for a long
+title that happens to contain "sofa", so a title keeps its own ranking.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+GENERIC_NAMES = frozenset({"other", "others", "accessories", "parts", "spares", "misc"})
+_JOINERS = frozenset({"and", "the", "of", "for", "with"})
+_WORD = re.compile(r"[a-z0-9]+")
+
+Path = tuple[str, ...]
+
+
+def words(text: str) -> frozenset[str]:
+    """Lower-case words without joiners, a trailing plural "s" dropped ("sofas" → "sofa")."""
+    out = set()
+    for word in _WORD.findall(text.lower()):
+        if word in _JOINERS:
+            continue
+        out.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class CategoryMatch:
+    """The categories a query names (as category-path prefixes) and their coverage."""
+
+    paths: tuple[Path, ...]
+    coverage: float  # share of the query's words the matched names account for, 0..1
+
+    @property
+    def roots(self) -> set[str]:
+        return {path[0] for path in self.paths}
+
+    def closeness(self, path: Sequence[str]) -> float:
+        """1 inside a matched category, the shared share of its path above it, else 0."""
+        best = 0.0
+        for matched in self.paths:
+            shared = 0
+            while shared < min(len(path), len(matched)) and path[shared] == matched[shared]:
+                shared += 1
+            best = max(best, shared / len(matched))
+        return best
+
+
+NO_MATCH = CategoryMatch(paths=(), coverage=0.0)
+
+
+class CategoryMatcher:
+    """Every category-path prefix of a catalogue with the words of its last name."""
+
+    def __init__(self, paths: Iterable[Sequence[str]]) -> None:
+        prefixes: set[Path] = set()
+        for path in paths:
+            for depth in range(1, len(path) + 1):
+                if path[depth - 1].lower() not in GENERIC_NAMES:
+                    prefixes.add(tuple(path[:depth]))
+        self._names = {p: words(p[-1]) for p in sorted(prefixes)}
+
+    def match(self, query: str) -> CategoryMatch:
+        asked = words(query)
+        if not asked:
+            return NO_MATCH
+        paths = tuple(p for p, name in self._names.items() if name and name <= asked)
+        if not paths:
+            return NO_MATCH
+        covered = frozenset().union(*(self._names[p] for p in paths))
+        return CategoryMatch(paths, len(covered & asked) / len(asked))

@@ -1,0 +1,122 @@
+"""The photo-level instance channel: photos indexed by instance descriptors.
+
+A photo query is answered by the joint vectors (listing and per-photo) and,
+with this channel, also by ``multimodal.instance_features`` descriptors of
+every indexed photo, so a buyer's own photo of an item finds the listing that
+shows the same item. The search service fuses its hits by rank like any
+other list. Keyed by image fid, like the photo index.
+
+Describing a whole catalogue's photos takes minutes (every photo is opened
+for its colour histogram), so a built channel is saved beside the index
+version it describes and reused while that version, the model and the set of
+photos stay the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from indexing.config import IndexConfig
+from indexing.vector_index import VectorIndex
+from multimodal.instance_features import Whitening, describe_files, describe_images
+
+KEY_FILE = "key.json"
+WHITENING_FILE = "whitening.npz"
+
+
+def _fids_digest(image_fids: Sequence[int]) -> str:
+    ids = np.sort(np.asarray(image_fids, np.int64))
+    return hashlib.sha256(ids.tobytes()).hexdigest()[:16]
+
+
+@dataclass
+class InstanceChannel:
+    """Image encoder (its frozen trunk, read-only), a fitted whitening, the index."""
+
+    encoder: object
+    whitening: Whitening
+    index: VectorIndex
+
+    @classmethod
+    def build(
+        cls,
+        encoder,
+        image_fids: Sequence[int],
+        paths: Sequence[Path],
+        pairs: Sequence[tuple[Path, Path]],
+        features_root: Path,
+        config: IndexConfig,
+    ) -> InstanceChannel:
+        """Index the photos at ``paths`` under ``image_fids``, the whitening fitted on
+        ``pairs`` (two photos of one listing each; listings never asked about)."""
+        if not pairs:
+            raise ValueError("the instance whitening needs pairs of photos of one listing")
+        first = describe_files(encoder, [a for a, _ in pairs], features_root)
+        second = describe_files(encoder, [b for _, b in pairs], features_root)
+        whitening = Whitening.fit(first, second)
+        vectors = whitening(describe_files(encoder, paths, features_root))
+        index = VectorIndex.build(np.asarray(image_fids, np.int64), vectors, config)
+        return cls(encoder, whitening, index)
+
+    @classmethod
+    def load_or_build(
+        cls,
+        directory: Path,
+        model_fingerprint: str,
+        encoder,
+        image_fids: Sequence[int],
+        paths: Sequence[Path],
+        pairs: Sequence[tuple[Path, Path]],
+        features_root: Path,
+        config: IndexConfig,
+    ) -> InstanceChannel:
+        """The channel saved in ``directory`` if it describes these photos with this
+        model; else built (``build``) and saved there for the next start."""
+        key = {"model": model_fingerprint, "photos": _fids_digest(image_fids)}
+        try:
+            saved = json.loads((directory / KEY_FILE).read_text())
+            if {name: saved.get(name) for name in key} == key:
+                return cls.load(directory, encoder, config)
+        except (OSError, ValueError):
+            pass  # absent or unreadable: build it again
+        channel = cls.build(encoder, image_fids, paths, pairs, features_root, config)
+        channel.save(directory, key)
+        return channel
+
+    def save(self, directory: Path, key: dict) -> None:
+        """Write beside, then rename: a crash never leaves a half-written channel."""
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.index.save(tmp)
+        whitening = self.whitening
+        np.savez(tmp / WHITENING_FILE, mean=whitening.mean, projection=whitening.projection)
+        (tmp / KEY_FILE).write_text(json.dumps({**key, "kind": self.index.kind}))
+        shutil.rmtree(directory, ignore_errors=True)
+        tmp.rename(directory)
+
+    @classmethod
+    def load(cls, directory: Path, encoder, config: IndexConfig) -> InstanceChannel:
+        kind = json.loads((directory / KEY_FILE).read_text())["kind"]
+        with np.load(directory / WHITENING_FILE) as saved:
+            whitening = Whitening(saved["mean"], saved["projection"])
+        return cls(encoder, whitening, VectorIndex.load(directory, kind, config))
+
+    def search(self, image: Image.Image, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        """Image fids of the ``k`` photos most like ``image``, best first."""
+        query = self.whitening(describe_images(self.encoder, [image]))
+        _, ids = self.index.search(query, k, allowed)
+        return ids[0][ids[0] >= 0]
+
+    def upsert(self, image_fids: np.ndarray, images: Sequence[Image.Image]) -> None:
+        """Add or replace photos written since start-up."""
+        if len(image_fids):
+            self.index.upsert(image_fids, self.whitening(describe_images(self.encoder, images)))

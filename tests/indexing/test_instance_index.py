@@ -1,0 +1,58 @@
+"""The photo-level instance channel is saved with its index version and reused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from indexing.config import IndexConfig
+from indexing.instance_index import KEY_FILE, InstanceChannel
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> list[Path]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        path = tmp_path / "images" / f"{i}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_channel_is_built_once_per_version_model_and_photos(
+    embedder, photos: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fids = list(range(100, 106))
+    pairs = [(photos[0], photos[1]), (photos[2], photos[3]), (photos[4], photos[5])]
+    where = tmp_path / "v1" / "instances"
+    where.parent.mkdir()
+
+    def open_channel(model: str, image_fids=fids) -> InstanceChannel:
+        return InstanceChannel.load_or_build(
+            where, model, embedder.model.image, image_fids, photos, pairs,
+            tmp_path / "features", IndexConfig(),
+        )  # fmt: skip
+
+    built = open_channel("model-a")
+    query = Image.open(photos[3])
+    assert built.search(query, 1)[0] == 103  # a photo finds itself
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a saved channel must be reused, not rebuilt")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(InstanceChannel, "build", no_build)
+        loaded = open_channel("model-a")
+    assert list(loaded.search(query, 6)) == list(built.search(query, 6))
+
+    open_channel("model-b")  # another model: rebuilt and saved over
+    assert json.loads((where / KEY_FILE).read_text())["model"] == "model-b"
+    renumbered = open_channel("model-b", [f + 10 for f in fids])  # other photos: rebuilt
+    assert renumbered.search(query, 1)[0] == 113
+    assert not where.with_name("instances.tmp").exists()
