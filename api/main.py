@@ -3,10 +3,12 @@
 The model and the index are loaded once per process and warmed up (one text
 and one photo query) before the app serves, so the first user never pays for
 lazy initialisation and ``/readyz`` only says ready when a query would be fast.
+While it serves, a watch swaps in each new index version a reindex writes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +28,16 @@ log = logging.getLogger(__name__)
 PAGE_ROUTES = "api.routes.page"
 
 
+async def _follow_reindexes(service: SearchService, every_s: float) -> None:
+    """Pick up each new index version ``marketplace reindex`` writes, without a restart."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await run_in_threadpool(service.reload_index)
+        except Exception:  # a bad version must not stop the server or this watch
+            log.exception("reloading the index failed; still serving the previous version")
+
+
 def create_app(settings: Settings, service: SearchService | None = None) -> FastAPI:
     """The app over ``service``, or over one loaded from ``settings`` at startup."""
 
@@ -35,9 +47,14 @@ def create_app(settings: Settings, service: SearchService | None = None) -> Fast
         await run_in_threadpool(loaded.warm_up)
         app.state.service = loaded
         log.info("ready: %d listings, model %s", loaded.size, loaded.model_version)
+        watcher = None
+        if settings.index_poll_seconds > 0:
+            watcher = asyncio.create_task(_follow_reindexes(loaded, settings.index_poll_seconds))
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             app.state.service = None
             if service is None:
                 loaded.close()

@@ -277,6 +277,37 @@ class SearchService:
             log.info("caught up with the store: %d re-embedded, %d removed", len(stale), len(gone))
         return len(stale) + len(gone)
 
+    def reload_index(self) -> bool:
+        """Serve the version a ``marketplace reindex`` made current since this one loaded.
+
+        The new version and its channels load while the old one keeps serving;
+        the swap and the catch-up with writes made since the reindex read the
+        store run under the write lock, so no catalogue write is lost. A version
+        that cannot be loaded (another model's, say) is logged and skipped.
+        """
+        current = IndexDirectory(self.settings.resolved_index_dir).current()
+        if current is None or current == self.index.path.resolve():
+            return False
+        try:
+            index = IndexVersion.load(current, self.embedder.fingerprint)
+        except (IndexMismatch, FileNotFoundError, ValueError) as exc:
+            log.warning("index %s not loaded: %s", current.name, exc)
+            return False
+        if index.manifest.dim != self.embedder.dim:
+            log.warning("index %s not loaded: dimension %d", current.name, index.manifest.dim)
+            return False
+        instances = (
+            _open_instances(self.settings, self.embedder, self.store, index)
+            if self.settings.instance_channel
+            else None
+        )
+        texts = _derive_texts(self.store, index)
+        with self._write_lock:
+            self.index, self.instances, self.texts = index, instances, texts
+            self.catch_up()
+        log.info("now serving index %s (%d listings)", current.name, index.manifest.count)
+        return True
+
     def warm_up(self) -> None:
         """One text and one photo query, so the first real user is not the one who waits."""
         self.search(Query(text="warm up"))

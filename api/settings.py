@@ -72,7 +72,9 @@ class Settings(BaseSettings):
     event_half_life_days: float = Field(14.0, gt=0)
     profile_max_events: int = Field(200, ge=1)
 
-    # Serving.
+    # Serving. The server checks this often for a newer index version (written
+    # by ``marketplace reindex``) and swaps it in; 0: only at start-up.
+    index_poll_seconds: float = Field(5.0, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     # One thread: a short query gains little from two, and an OpenMP team spins
