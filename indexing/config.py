@@ -25,7 +25,8 @@ class IndexConfig:
     approximate: ApproximateKind = "hnsw"
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 96
+    # 384: recall@10 0.97 at 1M vectors for 1.6 ms a search (96 gave 0.88; search_bench)
+    hnsw_ef_search: int = 384
     ivf_nlist: int | None = None  # None: about 4 * sqrt(n) lists
     ivf_nprobe: int = 32
     # A filter matching at most this many listings is answered by exact search
