@@ -63,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(threads)
     try:
         catalogue = load_clean_catalogue(workspace.clean_dir)
-        # fp32: the index side is computed from training's fp32 feature cache
-        # (``multimodal.cached_vectors``), so queries are embedded the same way.
-        embedder = Embedder.load(workspace.model_dir, "fp32")
+        # the served precision (``multimodal.precision``): what a user's query gets
+        embedder = Embedder.load(workspace.model_dir)
     except (FileNotFoundError, BundleError) as exc:
         raise CliError(str(exc).splitlines()[0]) from None
     # The split the model was trained on: its own seed, whatever --seed says.
