@@ -549,8 +549,7 @@ class SearchService:
         if photo_allowed is not None and not len(photo_allowed):
             return []
         _, image_fids = self.index.photos.search(vector, 2 * depth, photo_allowed)
-        owners = (live.photo_owner.get(int(i)) for i in image_fids[0] if i >= 0)
-        return list(dict.fromkeys(f for f in owners if f is not None and f in live.rows))[:depth]
+        return _owners(live, image_fids[0], depth)
 
     def _categories(self, live: Snapshot) -> CategoryMatcher:
         """The category names of this snapshot's listings (rebuilt after a write)."""
@@ -590,8 +589,7 @@ class SearchService:
             return []
         with self._model_lock:
             image_fids = self.instances.search(image, 2 * depth, photo_allowed)
-        owners = (live.photo_owner.get(int(i)) for i in image_fids)
-        return list(dict.fromkeys(f for f in owners if f is not None and f in live.rows))[:depth]
+        return _owners(live, image_fids, depth)
 
     @staticmethod
     def _photos_allowed(live: Snapshot, allowed: np.ndarray | None) -> np.ndarray | None:
@@ -780,6 +778,12 @@ def keywords(text: str) -> str:
     words = text.split()
     kept = [w for w in words if w.lower().strip(".,!?;:'\"") not in STOPWORDS]
     return " ".join(kept or words)
+
+
+def _owners(live: Snapshot, image_fids: np.ndarray, depth: int) -> list[int]:
+    """The live listings owning photos ranked best first, each once, at most ``depth``."""
+    owners = (live.photo_owner.get(int(i)) for i in image_fids if i >= 0)
+    return list(dict.fromkeys(f for f in owners if f is not None and f in live.rows))[:depth]
 
 
 def _ordered(rows: dict[int, Listing], scores: dict[int, float], limit: int) -> list[int]:

@@ -43,8 +43,6 @@ def text_vectors(
         for start in range(0, len(order), batch):
             rows = order[start : start + batch]
             hidden, mask = pad_states([states[i] for i in rows])
-            # the embedder may keep the text encoder in bf16 (``Embedder``)
-            hidden = hidden.to(next(model.text.parameters()).dtype)
             out[rows] = _rows(model.text_vectors(hidden, mask))
     return out
 

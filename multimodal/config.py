@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from multimodal.precision import Precision
+
 
 @dataclass(frozen=True)
 class TextEncoderConfig:
@@ -78,7 +80,7 @@ class TrainConfig:
     label_name_weight: float = 0.2
     flip_features: bool = True  # mirror cached image activations as augmentation
     # stage 2's forward pass: bf16 autocast where the CPU has it (``multimodal.precision``)
-    precision: str = "auto"
+    precision: Precision = "auto"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from multimodal.features import (
     text_trunk_namespace,
 )
 from multimodal.fusion import MultimodalModel
-from multimodal.train import MODES, evaluate_features
+from multimodal.train import MODES, evaluate_features, predict_logits
 
 BOILERPLATE = re.compile(
     r"Posted by\b[^\n]{0,80}? in [^\n]{1,160}? in [^.\n]{1,80}\.?(?:\s*\d{1,2} [A-Z][a-z]+ \d{4})?"
@@ -115,18 +115,16 @@ def evaluate_split(
     catalogue: CleanCatalogue,
     features_root: Path,
     texts: list[str] | None = None,
-    with_word_channel: bool = True,
-) -> tuple[dict[str, Any], dict[str, torch.Tensor], np.ndarray]:
-    """Per-mode figures for ``listings`` (through the feature cache), logits and labels.
-
-    ``with_word_channel=False`` scores the encoders alone, to show what the
-    bag-of-n-grams channel adds."""
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], np.ndarray, dict[str, Any] | None]:
+    """Per-mode figures for ``listings`` (through the feature cache), logits and labels,
+    and, when the model has a word channel, the figures of the encoders alone (to
+    show what the bag-of-n-grams channel adds), from the same encoder pass."""
     index = {label: i for i, label in enumerate(classes)}
     labels = np.array([index[item.root] for item in listings])
     feats = listing_features(model, listings, catalogue, features_root, texts=texts)
     idx = list(range(len(listings)))
     word_log_probs = None
-    if model.word is not None and with_word_channel:
+    if model.word is not None:
         texts = texts if texts is not None else [listing.text for listing in listings]
         word_log_probs = model.word.log_probs(texts)
     _, logits, vectors = evaluate_features(
@@ -134,13 +132,19 @@ def evaluate_split(
     )
     has_image = vectors["has_image"].numpy()
     everyone = np.ones(len(listings), dtype=bool)
-    report = {
-        mode: _mode_report(
-            logits[mode], labels, has_image if mode == "image" else everyone, classes
-        )
-        for mode in MODES
-    }
-    return report, logits, labels
+
+    def per_mode(mode_logits: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return {
+            mode: _mode_report(
+                mode_logits[mode], labels, has_image if mode == "image" else everyone, classes
+            )
+            for mode in MODES
+        }
+
+    encoders_only = (
+        per_mode(predict_logits(model.head, vectors)) if word_log_probs is not None else None
+    )
+    return per_mode(logits), logits, labels, encoders_only
 
 
 def classification_report(
@@ -157,19 +161,16 @@ def classification_report(
     classes = list(manifest.labels)
     by_id = catalogue.by_id()
     test = [by_id[i] for i in split.test if i in by_id and by_id[i].root in classes]
-    report, logits, labels = evaluate_split(model, test, classes, catalogue, features_root)
+    report, logits, labels, encoders_only = evaluate_split(
+        model, test, classes, catalogue, features_root
+    )
     stripped_texts = [
         dataclasses.replace(item, description=strip_boilerplate(item.description)).text
         for item in test
     ]
-    stripped, _, _ = evaluate_split(
+    stripped = evaluate_split(
         model, test, classes, catalogue, features_root, texts=stripped_texts
-    )
-    encoders_only = (
-        evaluate_split(model, test, classes, catalogue, features_root, with_word_channel=False)[0]
-        if model.word is not None
-        else None
-    )
+    )[0]
     counts = confusion_png(
         logits["fused"], labels, classes, png_path, "Fused (text + photos), test split, per product"
     )

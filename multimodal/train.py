@@ -559,13 +559,12 @@ def train_model(
     val_labels = labels[data.val_idx]
     _, _, vectors = evaluate_features(model, feats, data.val_idx, val_labels)
     word = data.word_log_probs
-    result["mix"] = tune_mix_weights(
-        model.head, vectors, val_labels, model.word, None if word is None else word[data.val_idx]
-    )
-    result["final_val"] = evaluate_features(
-        model, feats, data.val_idx, val_labels, word_log_probs=word
-    )[0]
-    result["encoders_val"] = evaluate_features(model, feats, data.val_idx, val_labels)[0]
+    val_word = None if word is None else word[data.val_idx]
+    result["mix"] = tune_mix_weights(model.head, vectors, val_labels, model.word, val_word)
+    has_image = vectors["has_image"]
+    blended = predict_logits(model.head, vectors, model.word, val_word)
+    result["final_val"] = accuracies(blended, val_labels, has_image)
+    result["encoders_val"] = accuracies(predict_logits(model.head, vectors), val_labels, has_image)
     logger.close()
     model.eval()
     model.requires_grad_(False)

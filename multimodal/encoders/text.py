@@ -116,7 +116,11 @@ class TextEncoder(nn.Module):
         return hidden
 
     def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The trainable upper layers and mean pooling → un-normalised sentence vectors."""
+        """The trainable upper layers and mean pooling → un-normalised sentence vectors.
+
+        Cached trunk states arrive as float32; the layers may be held in bf16
+        (``multimodal.embedder``), and their layer norms take only their own dtype."""
+        hidden = hidden.to(self.bert.dtype)
         mask = self._mask(hidden, attention_mask)
         for layer in self.bert.encoder.layer[self.split :]:
             hidden = layer(hidden, mask)

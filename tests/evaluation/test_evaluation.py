@@ -17,19 +17,19 @@ from multimodal.data.splits import make_split
 from tests.evaluation.hashing_embedder import HashingEmbedder
 
 
+def evaluate(catalogue, cache, **config):
+    """The evaluation of ``catalogue`` with the small test settings (plus ``config``)."""
+    split = make_split(catalogue.listings, seed=0)
+    settings = EvalConfig(seed=0, users_per_root=2, history_size=4, clear_queries=20, **config)
+    return run_evaluation(
+        catalogue, split, HashingEmbedder(), settings, VectorSources(cache_root=cache),
+        progress=False,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def report(clean_synthetic, tmp_path_factory):
-    split = make_split(clean_synthetic.listings, seed=0)
-    config = EvalConfig(seed=0, users_per_root=2, history_size=4, clear_queries=20)
-    cache = tmp_path_factory.mktemp("eval-cache")
-    return run_evaluation(
-        clean_synthetic,
-        split,
-        HashingEmbedder(),
-        config,
-        VectorSources(cache_root=cache),
-        progress=False,
-    )
+    return evaluate(clean_synthetic, tmp_path_factory.mktemp("eval-cache"))
 
 
 def test_every_task_and_method_is_reported(report):
@@ -56,31 +56,14 @@ def test_bm25_finds_a_listing_from_its_own_title(report):
 
 
 def test_same_seed_same_figures(report, clean_synthetic, tmp_path):
-    split = make_split(clean_synthetic.listings, seed=0)
-    config = EvalConfig(seed=0, users_per_root=2, history_size=4, clear_queries=20)
-    again = run_evaluation(
-        clean_synthetic,
-        split,
-        HashingEmbedder(),
-        config,
-        VectorSources(cache_root=tmp_path),
-        progress=False,
-    )
+    again = evaluate(clean_synthetic, tmp_path)
     assert again["tasks"] == report["tasks"]
 
 
 def test_validation_part_asks_other_questions(report, clean_synthetic, tmp_path):
     """Knobs are tuned on the "val" part: other listings, words and users than the test's."""
     split = make_split(clean_synthetic.listings, seed=0)
-    config = EvalConfig(split="val", users_per_root=2, history_size=4, clear_queries=20)
-    val = run_evaluation(
-        clean_synthetic,
-        split,
-        HashingEmbedder(),
-        config,
-        VectorSources(cache_root=tmp_path),
-        progress=False,
-    )
+    val = evaluate(clean_synthetic, tmp_path, split="val")
     assert val["data"]["query_split"] == "val" and report["data"]["query_split"] == "test"
     assert val["data"]["query_listings"] == len(split.val)
     val_words = val["tasks"]["personalisation"]["ambiguous"]["queries"]

@@ -275,20 +275,15 @@ def test_ray_executor_gives_the_local_vectors(catalogue: Catalogue, embedder) ->
 
     a = IndexVersion.load(first, embedder.fingerprint)
     b = index_dir.load_current(embedder.fingerprint)
-    ids = a.listings.ids()
-    np.testing.assert_array_equal(ids, b.listings.ids())
-    assert_same_vectors(
-        np.stack([a.listings.reconstruct(f) for f in ids]),
-        np.stack([b.listings.reconstruct(f) for f in ids]),
-        embedder.precision,
-    )
-    photo_ids = a.photos.ids()
-    np.testing.assert_array_equal(photo_ids, b.photos.ids())
-    assert_same_vectors(
-        np.stack([a.photos.reconstruct(f) for f in photo_ids]),
-        np.stack([b.photos.reconstruct(f) for f in photo_ids]),
-        embedder.precision,
-    )
+    for part in ("listings", "photos"):
+        ours, theirs = getattr(a, part), getattr(b, part)
+        ids = ours.ids()
+        np.testing.assert_array_equal(ids, theirs.ids())
+        assert_same_vectors(
+            np.stack([ours.reconstruct(f) for f in ids]),
+            np.stack([theirs.reconstruct(f) for f in ids]),
+            embedder.precision,
+        )
 
 
 def test_reindex_command(
