@@ -51,8 +51,19 @@ class WordConfig:
     """The bag-of-n-grams channel (``multimodal.word_channel``); 0 features: none."""
 
     n_features: int = 2**16  # hashed buckets per analyser (words 1-2, characters 2-5)
-    c: float = 10.0  # inverse L2 strength of its logistic regression
+    # Inverse L2 strength of its logistic regression. Weak regularisation wins: rare
+    # exact tokens (model numbers, brands) are the ones worth trusting. Channel alone,
+    # 4-fold CV over train+val (re-posted ads kept in one fold): C 10 → 100 80.7 → 81.3%
+    # without the title block, 81.6 → 81.9% with it.
+    c: float = 100.0
     max_iter: int = 2000
+    # A second pair of analysers on the title alone, so title n-grams weigh apart
+    # from the same n-grams in a long description (+0.6-0.9 points in that CV).
+    title_block: bool = True
+
+
+# What a bundle saved before a ``WordConfig`` field existed was built with.
+LEGACY_WORD = {"title_block": False}
 
 
 @dataclass(frozen=True)
@@ -101,8 +112,8 @@ class ModelConfig:
             text=_build(TextEncoderConfig, data.get("text", {})),
             image=_build(ImageEncoderConfig, data.get("image", {})),
             fusion=_build(FusionConfig, data.get("fusion", {})),
-            # bundles from before the word channel have none
-            word=_build(WordConfig, data.get("word", {"n_features": 0})),
+            # bundles from before the word channel have none; older channels lack later fields
+            word=_build(WordConfig, {**LEGACY_WORD, **data.get("word", {"n_features": 0})}),
         )
 
 

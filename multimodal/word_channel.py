@@ -2,10 +2,12 @@
 
 Mean-pooled MiniLM vectors blur the exact words that decide a category here
 (brands, model numbers, "size 10", "PS4"): on the real data a linear model on
-TF-IDF n-grams alone classifies text better (82-83% on validation) than the
+TF-IDF n-grams alone classifies text better (84% on validation) than the
 fine-tuned encoder (~81%), and the two err differently, so their log-probabilities
-are summed. Hashing keeps the channel vocabulary-free: its whole state (IDF and
-the linear layer) lives in the model's state dict, so a bundle needs no pickle.
+are summed. The title gets its own n-gram columns besides the whole text's: it
+names the item, while a long description dilutes it with delivery and condition
+talk. Hashing keeps the channel vocabulary-free: its whole state (IDF and the
+linear layer) lives in the model's state dict, so a bundle needs no pickle.
 """
 
 from __future__ import annotations
@@ -29,12 +31,28 @@ def _vectorisers(cfg: WordConfig):
     )
 
 
+def title_of(text: str) -> str:
+    """The title in a listing's text, which ``Listing.text`` writes as "title. description".
+
+    Cutting at the first ". " also cuts the rare title that contains one; on
+    validation that does no harm (at C 10: 83.9% alone, 83.4% with the true titles). A
+    query has no description, so all of it is title, as it should be.
+    """
+    return text.split(". ", 1)[0]
+
+
+def width(cfg: WordConfig) -> int:
+    """Hashed columns: words and characters, for the whole text and optionally the title."""
+    return (4 if cfg.title_block else 2) * cfg.n_features
+
+
 def hashed_counts(texts: Sequence[str], cfg: WordConfig):
-    """``[n, 2 * n_features]`` sparse sublinear term frequencies (1 + log count)."""
+    """``[n, width(cfg)]`` sparse sublinear term frequencies (1 + log count)."""
     from scipy.sparse import hstack
 
-    words, chars = _vectorisers(cfg)
-    counts = hstack([words.transform(texts), chars.transform(texts)]).tocsr()
+    fields = [texts, [title_of(t) for t in texts]] if cfg.title_block else [texts]
+    analysers = _vectorisers(cfg)
+    counts = hstack([a.transform(f) for f in fields for a in analysers]).tocsr()
     counts.data = 1.0 + np.log(counts.data)
     return counts
 
@@ -45,9 +63,9 @@ class WordChannel(nn.Module):
     def __init__(self, cfg: WordConfig, n_classes: int) -> None:
         super().__init__()
         self.cfg = cfg
-        width = 2 * cfg.n_features
-        self.register_buffer("idf", torch.ones(width))
-        self.linear = nn.Linear(width, n_classes)
+        columns = width(cfg)
+        self.register_buffer("idf", torch.ones(columns))
+        self.linear = nn.Linear(columns, n_classes)
         self.linear.requires_grad_(False)
         # How much its log-probabilities add to the encoders' text and fused ones;
         # tuned on validation with the fusion head's ``mix_weights``.

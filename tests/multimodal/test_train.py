@@ -34,3 +34,10 @@ def test_bundle_is_complete(tiny_training) -> None:
     assert json.loads((ws.model_dir / "labels.json").read_text())["classes"] == saved.labels
     assert any(ws.runs_dir.iterdir())  # TensorBoard logs
     assert ws.split_file.is_file()
+
+
+def test_without_stage2_the_final_pass_reads_the_frozen_features(trained_bundle_dir) -> None:
+    """The heads-only bundle is scored on the same cached features stage 1 validated on."""
+    metrics = read_manifest(trained_bundle_dir).metrics
+    for mode in ("text", "image"):  # fused depends on the mix weights tuned afterwards
+        assert metrics["val_encoders_only"][mode] == metrics["stage1_val"][mode]

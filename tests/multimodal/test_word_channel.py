@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from multimodal.config import ModelConfig, WordConfig
-from multimodal.word_channel import WordChannel
+from multimodal.word_channel import WordChannel, hashed_counts, title_of, width
 
 TEXTS = [
     "ps4 console with two controllers",
@@ -56,6 +56,34 @@ def test_bundles_from_before_the_channel_have_none() -> None:
     old = ModelConfig().to_dict()
     del old["word"]
     assert ModelConfig.from_dict(old).word.n_features == 0
+
+
+def test_a_channel_saved_before_the_title_block_loads_without_one() -> None:
+    old_cfg = WordConfig(n_features=2**10, title_block=False)
+    old = WordChannel(old_cfg, n_classes=3)
+    old.fit(TEXTS, LABELS)
+    saved = {**ModelConfig().to_dict(), "word": {"n_features": 2**10, "c": 10.0, "max_iter": 2000}}
+    cfg = ModelConfig.from_dict(saved).word
+    assert not cfg.title_block
+    again = WordChannel(cfg, n_classes=3)
+    again.load_state_dict(old.state_dict())  # same width: the shapes fit
+    torch.testing.assert_close(again.log_probs(TEXTS), old.log_probs(TEXTS))
+
+
+def test_title_is_the_text_up_to_the_first_full_stop() -> None:
+    assert title_of("Oak table. Solid oak. Collection only") == "Oak table"
+    assert title_of("oak table") == "oak table"  # a query: all title
+    assert title_of("Mr. Men books") == "Mr"  # the accepted cost of not knowing the fields
+
+
+def test_title_block_counts_title_words_in_their_own_columns() -> None:
+    cfg = WordConfig(n_features=2**10)
+    counts = hashed_counts(["Oak table. Pine chairs"], cfg)
+    assert counts.shape == (1, width(cfg)) == (1, 4 * 2**10)
+    whole, title = counts[:, : 2 * cfg.n_features], counts[:, 2 * cfg.n_features :]
+    assert title.nnz < whole.nnz  # "pine chairs" is only in the whole text's columns
+    only_title = hashed_counts(["Oak table"], cfg)[:, 2 * cfg.n_features :]
+    assert (title != only_title).nnz == 0
 
 
 def test_saved_bundle_carries_the_fitted_channel(trained_bundle_dir) -> None:
