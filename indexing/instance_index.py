@@ -59,10 +59,14 @@ class InstanceChannel:
         ``pairs`` (two photos of one listing each; listings never asked about)."""
         if not pairs:
             raise ValueError("the instance whitening needs pairs of photos of one listing")
-        first = describe_files(encoder, [a for a, _ in pairs], features_root)
-        second = describe_files(encoder, [b for _, b in pairs], features_root)
+        # Most pair photos are indexed photos too: describe each distinct file once.
+        distinct = list(dict.fromkeys([*paths, *(p for pair in pairs for p in pair)]))
+        row = {path: n for n, path in enumerate(distinct)}
+        raw = describe_files(encoder, distinct, features_root)
+        first = raw[[row[a] for a, _ in pairs]]
+        second = raw[[row[b] for _, b in pairs]]
         whitening = Whitening.fit(first, second)
-        vectors = whitening(describe_files(encoder, paths, features_root))
+        vectors = whitening(raw[[row[path] for path in paths]])
         index = VectorIndex.build(np.asarray(image_fids, np.int64), vectors, config)
         return cls(encoder, whitening, index)
 

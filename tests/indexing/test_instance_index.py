@@ -56,3 +56,31 @@ def test_channel_is_built_once_per_version_model_and_photos(
     renumbered = open_channel("model-b", [f + 10 for f in fids])  # other photos: rebuilt
     assert renumbered.search(query, 1)[0] == 113
     assert not where.with_name("instances.tmp").exists()
+
+
+def test_build_describes_each_photo_once_with_the_same_result(
+    embedder, photos: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import indexing.instance_index as instance_index
+    from multimodal.instance_features import Whitening, describe_files
+
+    encoder, features = embedder.model.image, tmp_path / "features"
+    pairs = [(photos[0], photos[1]), (photos[2], photos[3]), (photos[4], photos[5])]
+    indexed = photos[:4]  # pair photos are mostly, not all, indexed ones
+    described: list[Path] = []
+
+    def counting(encoder, paths, root):
+        described.extend(paths)
+        return describe_files(encoder, paths, root)
+
+    monkeypatch.setattr(instance_index, "describe_files", counting)
+    channel = InstanceChannel.build(encoder, [1, 2, 3, 4], indexed, pairs, features, IndexConfig())
+    assert sorted(described) == sorted(photos)  # six distinct photos, each once
+
+    first = describe_files(encoder, [a for a, _ in pairs], features)
+    second = describe_files(encoder, [b for _, b in pairs], features)
+    expected = Whitening.fit(first, second)
+    np.testing.assert_allclose(channel.whitening.projection, expected.projection, atol=1e-5)
+    vectors = expected(describe_files(encoder, indexed, features))
+    for fid, vector in zip([1, 2, 3, 4], vectors, strict=True):
+        np.testing.assert_allclose(channel.index.reconstruct(fid), vector, atol=1e-5)
