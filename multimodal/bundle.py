@@ -30,6 +30,7 @@ from multimodal.encoders.image import BACKBONES as IMAGE_BACKBONES
 from multimodal.encoders.image import BackboneChoice, ImageEncoder
 from multimodal.encoders.text import TextEncoder
 from multimodal.fusion import FusionHead, MultimodalModel
+from multimodal.photo_neighbours import PhotoNeighbours
 from multimodal.word_channel import WordChannel
 
 FORMAT = "marketplace-model/1"
@@ -193,8 +194,11 @@ def load_model(directory: Path) -> tuple[MultimodalModel, Manifest, LabelEncoder
     choice = BackboneChoice(image_name, None, "rebuilt from the bundle")
     image = ImageEncoder(cfg.image, choice=choice, fingerprint=prints["image"])
     head = FusionHead(cfg.fusion, text.dim, image.dim, len(labels))
-    model = MultimodalModel(text, image, head, word_channel(cfg, len(labels)))
     state = torch.load(weights, map_location="cpu", weights_only=True)
+    # The neighbours' size is the training set's, known only from the weights; a bundle
+    # saved before they existed has none and predicts photos with the head alone.
+    neighbours = PhotoNeighbours.from_state(state, len(labels))
+    model = MultimodalModel(text, image, head, word_channel(cfg, len(labels)), neighbours)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

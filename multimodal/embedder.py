@@ -158,7 +158,10 @@ class Embedder:
     def predict_category(
         self, text: str | None, images: Sequence[Image.Image] = ()
     ) -> dict[str, float]:
-        """Root-category probabilities (summing to 1) from text, photos, or both."""
+        """Root-category probabilities (summing to 1) from text, photos, or both.
+
+        Photos alone are classified with the bundle's ``PhotoNeighbours`` vote blended
+        in, as ``multimodal.train.predict_logits`` does for evaluation."""
         if not (text and text.strip()) and not images:
             raise ValueError("predicting a category needs text or a photo")
         head = self.model.head
@@ -169,6 +172,8 @@ class Embedder:
             pooled = head.pool_photos(photos.unsqueeze(0), mask)
         if not (text and text.strip()):
             logits = head.classify(pooled)
+            if self.model.neighbours is not None:  # the nearest training photos vote
+                logits = self.model.neighbours.blend(logits, pooled)
         else:
             text_vec = self._text_vectors([text])
             fused = head.fuse(text_vec, pooled)

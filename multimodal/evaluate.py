@@ -117,8 +117,8 @@ def evaluate_split(
     texts: list[str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor], np.ndarray, dict[str, Any] | None]:
     """Per-mode figures for ``listings`` (through the feature cache), logits and labels,
-    and, when the model has a word channel, the figures of the encoders alone (to
-    show what the bag-of-n-grams channel adds), from the same encoder pass."""
+    and, when the model has a word channel, the figures of the encoders alone (no
+    word channel, no photo-neighbour vote: what those two add), from the same pass."""
     index = {label: i for i, label in enumerate(classes)}
     labels = np.array([index[item.root] for item in listings])
     feats = listing_features(model, listings, catalogue, features_root, texts=texts)
@@ -197,7 +197,7 @@ def classification_report(
         "baselines": {
             **(
                 {
-                    "encoders without the word channel": {
+                    "encoders alone (no word channel, no photo vote)": {
                         mode: encoders_only[mode]["accuracy"] for mode in MODES
                     }
                 }

@@ -111,12 +111,15 @@ class MultimodalModel(nn.Module):
         image_encoder: nn.Module,
         head: FusionHead,
         word: nn.Module | None = None,
+        neighbours: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.text = text_encoder
         self.image = image_encoder
         self.head = head
         self.word = word  # a ``WordChannel`` for classification, or None
+        # ``PhotoNeighbours`` for photo-only classification (fitted after training), or None
+        self.neighbours = neighbours
 
     def text_vectors(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Joint vectors from cached (or freshly computed) text trunk states."""

@@ -38,6 +38,8 @@ from multimodal.config import TrainConfig
 from multimodal.features import ListingFeatures, length_order, pad_states, text_trunk_states
 from multimodal.fusion import FusionHead, MultimodalModel
 from multimodal.losses import category_loss, info_nce, symmetric_info_nce
+from multimodal.photo_neighbours import PhotoNeighbours
+from multimodal.photo_neighbours import fit as fit_neighbours
 from multimodal.precision import autocast, resolve_precision
 from multimodal.word_channel import WordChannel
 
@@ -137,14 +139,23 @@ def joint_vectors(
     """
     head.eval()
     t = head.embed_text(text)
+    v, has = photo_joint_vectors(head, photo_feats, rows)
+    fused = torch.where(has[:, None], F.normalize(t + v, dim=-1), t)
+    return {"text": t, "image": v, "fused": fused, "has_image": has}
+
+
+@torch.no_grad()
+def photo_joint_vectors(
+    head: FusionHead, photo_feats: torch.Tensor, rows: Sequence[np.ndarray]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image-only joint vectors of listings (zero without photos) and which have photos."""
+    head.eval()
     per_photo = head.embed_photos(photo_feats) if len(photo_feats) else photo_feats
     most = max((len(r) for r in rows), default=0) or 1
     index, mask = sample_photo_rows(rows, most, rng=None)
-    gathered = per_photo[index] if len(per_photo) else torch.zeros(len(rows), most, t.shape[1])
-    v = head.pool_photos(gathered, mask)
-    has = mask.any(1)
-    fused = torch.where(has[:, None], F.normalize(t + v, dim=-1), t)
-    return {"text": t, "image": v, "fused": fused, "has_image": has}
+    dim = head.cfg.embed_dim
+    gathered = per_photo[index] if len(per_photo) else torch.zeros(len(rows), most, dim)
+    return head.pool_photos(gathered, mask), mask.any(1)
 
 
 @torch.no_grad()
@@ -153,14 +164,18 @@ def predict_logits(
     vectors: dict[str, torch.Tensor],
     word: WordChannel | None = None,
     word_log_probs: torch.Tensor | None = None,
+    neighbours: PhotoNeighbours | None = None,
 ) -> dict[str, torch.Tensor]:
     """Text-only and image-only logits from their vectors; fused from ``classify_listing``.
 
     With a ``word`` channel and its log-probabilities for these listings, the text and
-    fused predictions blend them in (the image-only one has no text to read).
+    fused predictions blend them in (the image-only one has no text to read). With
+    ``neighbours``, the image-only prediction blends in their vote.
     """
     head.eval()
     out = {mode: head.classify(vectors[mode]) for mode in ("text", "image")}
+    if neighbours is not None:
+        out["image"] = neighbours.blend(out["image"], vectors["image"])
     out["fused"] = head.classify_listing(
         vectors["fused"], vectors["text"], vectors["image"], vectors["has_image"]
     )
@@ -266,6 +281,21 @@ def evaluate_features(
     With ``pooled`` (stage 1) the frozen features are used; otherwise the tops run.
     ``word_log_probs`` (rows aligned with ``feats``) blend in the model's word channel.
     """
+    photos, local = _photo_features(model, feats, idx, pooled)
+    text = pooled[0][list(idx)] if pooled is not None else top_text_features(model, feats, idx)
+    vectors = joint_vectors(model.head, text, photos, local)
+    word = word_log_probs[list(idx)] if word_log_probs is not None else None
+    logits = predict_logits(model.head, vectors, model.word, word, model.neighbours)
+    return accuracies(logits, labels, vectors["has_image"]), logits, vectors
+
+
+def _photo_features(
+    model: MultimodalModel,
+    feats: ListingFeatures,
+    idx: Sequence[int],
+    pooled: tuple[torch.Tensor, torch.Tensor] | None,
+) -> tuple[torch.Tensor, list[np.ndarray]]:
+    """Pooled features of the photos of listings ``idx`` and each listing's rows in them."""
     rows_all = [feats.photo_rows[i] for i in idx]
     photo_rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.int64)
     local, start = [], 0
@@ -273,15 +303,38 @@ def evaluate_features(
         local.append(np.arange(start, start + len(r)))
         start += len(r)
     if pooled is not None:
-        text = pooled[0][list(idx)]
-        photos = pooled[1][torch.from_numpy(photo_rows.astype(np.int64)), 0]
-    else:
-        text = top_text_features(model, feats, idx)
-        photos = top_photo_features(model, feats.maps[photo_rows])
-    vectors = joint_vectors(model.head, text, photos, local)
-    word = word_log_probs[list(idx)] if word_log_probs is not None else None
-    logits = predict_logits(model.head, vectors, model.word, word)
-    return accuracies(logits, labels, vectors["has_image"]), logits, vectors
+        return pooled[1][torch.from_numpy(photo_rows.astype(np.int64)), 0], local
+    return top_photo_features(model, feats.maps[photo_rows]), local
+
+
+def fit_photo_neighbours(
+    model: MultimodalModel,
+    data: TrainData,
+    val_vectors: dict[str, torch.Tensor],
+    pooled: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """Set ``model.neighbours`` to the training listings' image-only joint vectors, with
+    the vote's settings tuned on validation image-only accuracy (``photo_neighbours.fit``).
+
+    ``val_vectors`` are the final model's vectors of ``data.val_idx``; the training ones
+    come from the same features (``pooled``: the frozen tops, when stage 2 did not run).
+    Returns the chosen settings and the validation image-only accuracy before and after.
+    """
+    photos, local = _photo_features(model, data.feats, data.train_idx, pooled)
+    train_vectors, _ = photo_joint_vectors(model.head, photos, local)
+    has = val_vectors["has_image"]
+    val_images = val_vectors["image"][has]
+    with torch.no_grad():
+        head_logits = model.head.classify(val_images)
+    model.neighbours, chosen = fit_neighbours(
+        train_vectors,
+        data.labels[data.train_idx],
+        len(data.label_names),
+        val_images,
+        data.labels[data.val_idx][has],
+        head_logits,
+    )
+    return chosen.to_dict()
 
 
 # -- the two stages ---------------------------------------------------------------------
@@ -566,8 +619,11 @@ def train_model(
     word = data.word_log_probs
     val_word = None if word is None else word[data.val_idx]
     result["mix"] = tune_mix_weights(model.head, vectors, val_labels, model.word, val_word)
+    start = time.perf_counter()
+    result["neighbours"] = fit_photo_neighbours(model, data, vectors, frozen)
+    timings["neighbours_seconds"] = time.perf_counter() - start
     has_image = vectors["has_image"]
-    blended = predict_logits(model.head, vectors, model.word, val_word)
+    blended = predict_logits(model.head, vectors, model.word, val_word, model.neighbours)
     result["final_val"] = accuracies(blended, val_labels, has_image)
     result["encoders_val"] = accuracies(predict_logits(model.head, vectors), val_labels, has_image)
     logger.close()
@@ -669,6 +725,7 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
         "val_encoders_only": result["encoders_val"],
         "mix_weights": list(result["mix"]["mix_weights"]),
         "word_weight": result["mix"]["word_weight"],
+        "photo_neighbours": result["neighbours"],
         "stage1_val": result["stage1_val"],
         "stage1_test": stage1_test,
     }
