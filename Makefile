@@ -28,6 +28,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Browser tests need Debian's chromium + chromium-driver; install them where we can.
 browser-deps:

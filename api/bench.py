@@ -330,8 +330,7 @@ def artefacts(settings: Settings) -> dict:
     return {
         "model": {k: model.get(k) for k in ("fingerprint", "created", "backbones", "data")},
         "index": {
-            k: index.get(k)
-            for k in ("version", "kind", "count", "photo_count", "built_at", "data")
+            k: index.get(k) for k in ("version", "kind", "count", "photo_count", "built_at", "data")
         },
     }
 
@@ -399,8 +398,11 @@ def run_scale_bench(
             tuned = replace(served, **{knob: value}) if knob else served
             loaded = VectorIndex.load(Path(tmp), kind, tuned)
             points.append(
-                {"knob": knob, "value": value, **_time_queries(embedder, loaded, texts, queries,
-                                                               truth, config.k)}
+                {
+                    "knob": knob,
+                    "value": value,
+                    **_time_queries(embedder, loaded, texts, queries, truth, config.k),
+                }
             )
             del loaded
     target = TARGETS["scale_recall_at_10"]
@@ -425,8 +427,9 @@ def run_scale_bench(
     }
 
 
-def _time_queries(embedder, index, texts: list[str], queries: np.ndarray, truth: np.ndarray,
-                  k: int) -> dict:
+def _time_queries(
+    embedder, index, texts: list[str], queries: np.ndarray, truth: np.ndarray, k: int
+) -> dict:
     """Per query: embed its text with the real model, then search one synthetic vector."""
     embed_s, search_s, total_s, recalls = [], [], [], []
     for text, query, relevant in zip(texts, queries, truth, strict=True):
@@ -467,17 +470,22 @@ def register(benchmarks) -> None:
         help="search latency (text, photo, both) and QPS over HTTP → " + str(DEFAULT_OUT),
     )
     parser.add_argument(
-        "--data", type=Path,
+        "--data",
+        type=Path,
         help="raw data folder whose workspace holds model and index "
         "(default: MARKETPLACE_DATA, else ../shared/marketplace)",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
     parser.add_argument(
-        "--scale", type=int, default=0, metavar="N",
+        "--scale",
+        type=int,
+        default=0,
+        metavar="N",
         help="also time text queries against N synthetic vectors, e.g. 1000000 (slow to build)",
     )
     parser.add_argument(
-        "--approximate", choices=("hnsw", "ivf"),
+        "--approximate",
+        choices=("hnsw", "ivf"),
         help="approximate index kind for --scale (default: the server's, IndexConfig)",
     )
     parser.add_argument(
@@ -540,8 +548,11 @@ def summary_line(report: dict) -> str:
     if scale:
         parts.append(
             f"{scale['size']:,} vectors ({scale['index_kind']}"
-            + (f", {scale['chosen']['knob']}={scale['chosen']['value']}"
-               if scale.get("chosen", {}).get("knob") else "")
+            + (
+                f", {scale['chosen']['knob']}={scale['chosen']['value']}"
+                if scale.get("chosen", {}).get("knob")
+                else ""
+            )
             + f"): text p50 {scale['text_query']['p50_ms']:.1f} ms, "
             f"recall@10 {scale['recall_at_10']:.3f}"
         )

@@ -194,12 +194,19 @@ def _load(data: Path, workspace, args: argparse.Namespace) -> dict[str, Any]:
     )
     with serve(target) as server:
         result = run_load(
-            server.base_url, specs, seconds=args.seconds, concurrency=args.concurrency,
-            server_pid=server.pid, warmup_seconds=min(10.0, args.seconds / 6),
+            server.base_url,
+            specs,
+            seconds=args.seconds,
+            concurrency=args.concurrency,
+            server_pid=server.pid,
+            warmup_seconds=min(10.0, args.seconds / 6),
         )
     return {
-        "index": {"path": str(workspace.index_dir), "version": state.version,
-                  "listings": state.count},
+        "index": {
+            "path": str(workspace.index_dir),
+            "version": state.version,
+            "listings": state.count,
+        },
         **result.as_dict(),
         "ok": result.errors == 0
         and result.rss_growth is not None

@@ -28,7 +28,9 @@ def test_summary_line_names_every_figure() -> None:
             "zero_errors": True,
         },
         "scale": {
-            "size": 1_000_000, "index_kind": "ivf", "text_query": {"p50_ms": 20.0},
+            "size": 1_000_000,
+            "index_kind": "ivf",
+            "text_query": {"p50_ms": 20.0},
             "recall_at_10": 0.97,
         },
     }

@@ -100,9 +100,7 @@ def live_server(writable_client) -> Iterator[LiveServer]:
     from api.main import create_app
 
     service = writable_client.app.state.service
-    settings = writable_client.app.state.settings.model_copy(
-        update={"demo_users": (DEMO_USER,)}
-    )
+    settings = writable_client.app.state.settings.model_copy(update={"demo_users": (DEMO_USER,)})
     server = LiveServer(create_app(settings, service))
     server.start()
     yield server

@@ -17,7 +17,9 @@ def fault_workspace(clean_synthetic, trained_bundle_dir, tmp_path_factory) -> Fa
     """An indexed scratch workspace, shared by tests that leave its catalogue as they found
     it (kills, swaps, load)."""
     ws = subset_workspace(
-        clean_synthetic.root, trained_bundle_dir, tmp_path_factory.mktemp("faults"),
+        clean_synthetic.root,
+        trained_bundle_dir,
+        tmp_path_factory.mktemp("faults"),
         FAULT_LISTINGS,
     )
     ws.reindex(full=True)

@@ -16,8 +16,7 @@ from tests.fixtures.api import ADMIN_KEY, token_for
 USER = "probe-user"
 # Names only (payloads are rebuilt per run): the parametrisation ids.
 PROBE_NAMES = [
-    p.name
-    for p in all_probes(ProbeContext("x", 10, 10_000, 10_000, admin_key="k", user_token="t"))
+    p.name for p in all_probes(ProbeContext("x", 10, 10_000, 10_000, admin_key="k", user_token="t"))
 ]
 
 

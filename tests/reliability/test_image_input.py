@@ -120,7 +120,9 @@ def test_16_bit_grey_is_scaled_not_clipped():
 
 def test_one_bit_and_animated_gif():
     assert decode_image(images.encode(Image.new("1", (32, 32), 1)), CAPS).getpixel((0, 0)) == (
-        255, 255, 255,
+        255,
+        255,
+        255,
     )
     frames = [Image.new("P", (32, 32), i) for i in range(3)]
     gif = images.encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
@@ -174,8 +176,16 @@ def test_base64_forms_clients_send(wrap):
         (b64(images.NOT_AN_IMAGE), 415),
         ("A" * (4 * 2**20), 413),
     ],
-    ids=["bad-chars", "non-ascii", "one-char", "data-url-not-base64", "not-a-string",
-         "empty", "decodes-to-non-image", "too-long"],
+    ids=[
+        "bad-chars",
+        "non-ascii",
+        "one-char",
+        "data-url-not-base64",
+        "not-a-string",
+        "empty",
+        "decodes-to-non-image",
+        "too-long",
+    ],
 )
 def test_malformed_base64_is_refused(value, status):
     with pytest.raises(InputError) as info:

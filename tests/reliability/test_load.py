@@ -22,7 +22,11 @@ def test_short_load_has_no_errors_and_steady_memory(fault_workspace):
     specs = request_mix(catalogue.listings, catalogue.image_dir, n_texts=200)
     with serve(fault_workspace) as server:
         result = run_load(
-            server.base_url, specs, seconds=10, concurrency=8, server_pid=server.pid,
+            server.base_url,
+            specs,
+            seconds=10,
+            concurrency=8,
+            server_pid=server.pid,
             warmup_seconds=3,
         )
     print(result.as_dict())

@@ -38,8 +38,19 @@ def test_issuing_a_token_without_a_secret_fails_loudly():
 
 @pytest.mark.parametrize(
     "image_id",
-    ["../secret", "..", "a/b", "a\\b", "%2e%2e%2fetc", "x.jpg", "", "a" * 129, "/etc/passwd",
-     "ok\x00", "..%2f"],
+    [
+        "../secret",
+        "..",
+        "a/b",
+        "a\\b",
+        "%2e%2e%2fetc",
+        "x.jpg",
+        "",
+        "a" * 129,
+        "/etc/passwd",
+        "ok\x00",
+        "..%2f",
+    ],
 )
 def test_image_ids_that_could_escape_are_refused(tmp_path, image_id):
     with pytest.raises(InputError) as info:

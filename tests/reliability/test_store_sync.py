@@ -18,8 +18,12 @@ from multimodal.data.catalogue import Listing
 
 def listing(listing_id: str, **overrides) -> Listing:
     fields = {
-        "id": listing_id, "title": f"Item {listing_id}", "description": "A fine thing",
-        "price": 10.0, "location": "Leeds", "category_path": ("Home & Garden", "Garden"),
+        "id": listing_id,
+        "title": f"Item {listing_id}",
+        "description": "A fine thing",
+        "price": 10.0,
+        "location": "Leeds",
+        "category_path": ("Home & Garden", "Garden"),
     }
     return Listing(**{**fields, **overrides})
 

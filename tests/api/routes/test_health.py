@@ -21,8 +21,16 @@ def test_readyz_reports_the_loaded_model(client: TestClient) -> None:
 def test_docs_and_schema(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/search", "/search/upload", "/listings/{listing_id}", "/predict/category",
-                 "/users/{user_id}/events", "/images/{image_id}", "/healthz", "/readyz"):
+    for path in (
+        "/search",
+        "/search/upload",
+        "/listings/{listing_id}",
+        "/predict/category",
+        "/users/{user_id}/events",
+        "/images/{image_id}",
+        "/healthz",
+        "/readyz",
+    ):
         assert path in paths
 
 

@@ -62,9 +62,7 @@ def test_predict_category_from_text(client: TestClient) -> None:
     assert body["category"] == "Music, Films, Books & Games"
 
 
-def test_predict_category_from_a_photo(
-    client: TestClient, clean_synthetic: CleanCatalogue
-) -> None:
+def test_predict_category_from_a_photo(client: TestClient, clean_synthetic: CleanCatalogue) -> None:
     listing = next(item for item in clean_synthetic.listings if item.image_ids)
     photo = clean_synthetic.image_path(listing.image_ids[0]).read_bytes()
     response = client.post("/predict/category", json={"image": base64.b64encode(photo).decode()})

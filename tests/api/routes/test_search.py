@@ -68,7 +68,10 @@ def test_upload_form_matches_json(client: TestClient, clean_synthetic: CleanCata
     )
     assert form.status_code == 200, form.text
     json_body = search(
-        client, text="lamp", image=base64.b64encode(photo).decode(), k=5,
+        client,
+        text="lamp",
+        image=base64.b64encode(photo).decode(),
+        k=5,
         filters={"price_max": 500},
     )
     assert ids(form.json()) == ids(json_body)
@@ -82,8 +85,14 @@ def test_upload_text_only(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"text": "   "}, {"text": "sofa", "k": 0}, {"text": "sofa", "k": 101},
-     {"text": "sofa", "offset": -1}, {"text": "sofa", "filters": {"price_min": 9, "price_max": 1}}],
+    [
+        {},
+        {"text": "   "},
+        {"text": "sofa", "k": 0},
+        {"text": "sofa", "k": 101},
+        {"text": "sofa", "offset": -1},
+        {"text": "sofa", "filters": {"price_min": 9, "price_max": 1}},
+    ],
 )
 def test_bad_queries_are_422(client: TestClient, body: dict) -> None:
     response = client.post("/search", json=body)
@@ -99,9 +108,10 @@ def test_pages_continue_each_other(client: TestClient) -> None:
 
 
 def test_same_query_same_order(client: TestClient) -> None:
-    assert search(client, text="vintage", k=30)["results"] == search(
-        client, text="vintage", k=30
-    )["results"]
+    assert (
+        search(client, text="vintage", k=30)["results"]
+        == search(client, text="vintage", k=30)["results"]
+    )
 
 
 def test_paging_past_the_end_is_empty(client: TestClient) -> None:
@@ -147,7 +157,9 @@ def test_a_narrow_filter_returns_every_match(
     assert 0 < len(expected) < 20
     # A query about something else entirely: the matches are far down its ranking.
     body = search(
-        client, text="mountain bike", k=20,
+        client,
+        text="mountain bike",
+        k=20,
         filters={"category": root, "location": "york", "price_max": 150},
     )
     assert set(ids(body)) == expected

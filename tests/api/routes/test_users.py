@@ -50,9 +50,7 @@ def test_event_is_recorded(client: TestClient, clean_synthetic: CleanCatalogue) 
 def test_events_need_that_users_token(client: TestClient, clean_synthetic: CleanCatalogue) -> None:
     event = {"listing_id": clean_synthetic.listings[0].id, "type": "view"}
     assert client.post("/users/bob/events", json=event).status_code == 401
-    assert (
-        client.post("/users/bob/events", json=event, headers=token_for("eve")).status_code == 403
-    )
+    assert client.post("/users/bob/events", json=event, headers=token_for("eve")).status_code == 403
 
 
 def test_bad_events(client: TestClient) -> None:

@@ -60,8 +60,9 @@ def test_create_update_delete_are_searchable_at_once(writable_client: TestClient
     assert listing_id in [r["id"] for r in filtered["results"]]
 
     updated = writable_client.put(
-        f"/listings/{listing_id}", json={**NEW, "title": "Blorptrumpet in walnut",
-                                         "description": "A blorptrumpet."}, headers=ADMIN,
+        f"/listings/{listing_id}",
+        json={**NEW, "title": "Blorptrumpet in walnut", "description": "A blorptrumpet."},
+        headers=ADMIN,
     )
     assert updated.status_code == 200, updated.text
     assert top_ids(writable_client, "blorptrumpet")[0] == listing_id
