@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -49,6 +51,38 @@ async def input_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
+def _printable(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation error as JSON, without an ``input`` that cannot be shown (the
+    raw bytes of a photo, say, which FastAPI's own handler fails to encode)."""
+    try:
+        return jsonable_encoder(error)
+    except (UnicodeDecodeError, TypeError, ValueError):
+        return jsonable_encoder({key: v for key, v in error.items() if key != "input"})
+
+
+def _form_sent_for_json(request: Request, exc: RequestValidationError) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return content_type.startswith(("multipart/", "application/x-www-form-urlencoded")) and any(
+        tuple(error.get("loc", ())) == ("body",) for error in exc.errors()
+    )
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 for invalid fields, made safe for any body a client sends.
+
+    A form posted to a JSON endpoint (``curl -F image=@photo.jpg`` against
+    ``/search``) gets one line saying where forms go instead of a list of errors.
+    """
+    assert isinstance(exc, RequestValidationError)
+    if _form_sent_for_json(request, exc):
+        where = " (forms and file uploads go to POST /search/upload)"
+        hint = where if request.url.path == "/search" else ""
+        message = f"this endpoint takes a JSON body (Content-Type: application/json){hint}"
+        return JSONResponse({"detail": message}, status_code=422)
+    return JSONResponse({"detail": [_printable(e) for e in exc.errors()]}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers ``create_app`` needs so bad input never surfaces as a 500."""
     app.add_exception_handler(InputError, input_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)

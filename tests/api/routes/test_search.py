@@ -179,3 +179,22 @@ def test_a_filter_matching_nothing(client: TestClient) -> None:
     body = search(client, text="sofa", filters={"location": "Atlantis"})
     assert body["results"] == []
     assert body["total_candidates"] == 0
+
+
+def test_a_form_posted_to_the_json_endpoint_is_a_422_that_says_where_forms_go(
+    client: TestClient, clean_synthetic: CleanCatalogue
+) -> None:
+    _, photo = photo_of(clean_synthetic)  # JPEG bytes: not UTF-8, once a 500 here
+    response = client.post("/search", files={"image": ("photo.jpg", photo, "image/jpeg")})
+    assert response.status_code == 422
+    assert "/search/upload" in response.json()["detail"]
+
+
+def test_binary_sent_as_json_is_a_clear_4xx(client: TestClient) -> None:
+    response = client.post(
+        "/search",
+        content=b"\xff\xd8\xff\xe0 not json",
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"]
