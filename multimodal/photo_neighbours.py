@@ -132,7 +132,7 @@ class PhotoNeighbours(nn.Module):
         own (log-softmaxed), without searching at all."""
         weight = float(self.weight)
         if weight == 0:
-            return self.mix(head_log_probs, head_log_probs, 0.0)
+            return head_log_probs.float().log_softmax(-1)
         return self.mix(head_log_probs, self.log_probs(image_vectors), weight)
 
 
