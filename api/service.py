@@ -370,12 +370,15 @@ class SearchService:
             bonus = self.settings.category_bonus * strength
             for fid in fused:
                 fused[fid] += bonus * named.closeness(live.rows[fid].category_path)
+        whole_title: set[int] = set()
+        if text is not None and self.settings.title_coverage_bonus > 0:
+            whole_title = self._reward_title_coverage(text, fused)
         interests: set[str] = set()
         if query.user_id and query.personalise and not named.paths:
             # A query naming a category has a clear intent: the profile stays out of it.
             interests = self._personalise(live, query.user_id, fused)
         page = _ordered(live.rows, fused, query.offset + query.k)[query.offset :]
-        found_by = {source: set(fids) for source, fids in ranked.items()}
+        found_by = {source: set(fids) for source, fids in ranked.items()} | {"title": whole_title}
         why = Reasons(found_by, text is not None, query.image is not None, interests)
         return SearchResponse(
             results=[_result(live.rows[f], fused[f], why.of(f, live.rows[f].root)) for f in page],
@@ -607,6 +610,17 @@ class SearchService:
         _, fids = self.index.lexical.search(keywords(text), depth, allowed)
         return [f for f in fids.tolist() if f in live.rows]
 
+    def _reward_title_coverage(self, text: str, fused: dict[int, float]) -> set[int]:
+        """Raise, in place, candidates whose titles hold the query's words.
+
+        Returns the candidates whose titles hold every word.
+        """
+        bonus, power = self.settings.title_coverage_bonus, self.settings.title_coverage_power
+        coverage = self.index.lexical.title_coverage(keywords(text), fused)
+        for fid, share in coverage.items():
+            fused[fid] += bonus * share**power
+        return {fid for fid, share in coverage.items() if share == 1.0}
+
     def _personalise(self, live: Snapshot, user_id: str, fused: dict[int, float]) -> set[str]:
         """Tilt an ambiguous query's candidates toward the user's interests, in place.
 
@@ -825,6 +839,7 @@ class Reasons:
             "photo": "similar photo",
             "category": "in the category you named",
             "instance": "looks like your photo",
+            "title": "every word in the title",
         }
         # dense and text vectors both say "text match": each reason once
         found = list(

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     category_weight: float = Field(1.0, ge=0)
     category_bonus: float = Field(0.5, ge=0)
     category_coverage_power: float = Field(3.0, ge=0)
+    # A typed query: the score bonus (times coverage ** power) for listings whose
+    # title holds the query's words, so a title naming the item outranks a
+    # description mentioning it. Tuned on validation queries.
+    title_coverage_bonus: float = Field(0.2, ge=0)
+    title_coverage_power: float = Field(2.0, ge=0)
 
     # Personalisation (see ``api.personalisation``); tuned on validation users
     # and validation ambiguous words, with the clear-query drop kept under 0.02.

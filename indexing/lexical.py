@@ -106,6 +106,29 @@ class LexicalIndex:
         with self._lock:
             self._conn.executemany("DELETE FROM docs WHERE rowid = ?", [(int(f),) for f in fids])
 
+    def title_coverage(self, text: str, fids: Iterable[int]) -> dict[int, float]:
+        """Share of the words of ``text`` each listing's title holds (stemmed as BM25 does).
+
+        BM25 sums evidence, so a short description that names the item in
+        passing ("great as a lamp") can outscore titles that name it: a title
+        holding every word of "vintage lamp" is what a buyer means.
+        """
+        tokens = list(dict.fromkeys(token.lower() for token in _TOKEN.findall(text)))
+        counts = dict.fromkeys((int(f) for f in fids), 0)
+        if not tokens or not counts:
+            return {}
+        with self._lock:
+            for token in tokens:
+                # Every title holding the word, filtered here: an ``IN`` list of the
+                # candidates makes FTS5 probe each one, which costs more than this
+                # walk of one posting list (a part of what the BM25 search reads).
+                for (fid,) in self._conn.execute(
+                    "SELECT rowid FROM docs WHERE docs MATCH ?", (f'title : "{token}"',)
+                ):
+                    if fid in counts:
+                        counts[fid] += 1
+        return {fid: n / len(tokens) for fid, n in counts.items()}
+
     def search(
         self, text: str, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -65,3 +65,35 @@ def test_listings_written_since_the_last_reindex_are_searchable_after_a_restart(
         assert results[0].id == "written-while-down"
     finally:
         service.close()
+
+
+def test_titles_holding_every_query_word_gain_the_title_coverage_bonus(copied: Settings) -> None:
+    def listing(listing_id: str, title: str, description: str) -> Listing:
+        return Listing(
+            id=listing_id,
+            title=title,
+            description=description,
+            price=10.0,
+            location="Leeds, West Yorkshire",
+            category_path=("Home & Garden", "Other Household Goods"),
+        )
+
+    with Store(copied.resolved_store_path, copied.resolved_image_dir) as store:
+        store.upsert_listing(listing("names-it", "Zorbic lantern", "Bright, works well."))
+        store.upsert_listing(listing("mentions-it", "Zorbic extinguisher", "Great as a lantern."))
+    scores = {}
+    for bonus in (0.0, 0.5):
+        service = SearchService.open(copied.model_copy(update={"title_coverage_bonus": bonus}))
+        try:
+            results = service.search(Query(text="zorbic lanterns", k=20)).results
+        finally:
+            service.close()
+        scores[bonus] = {r.id: r.score for r in results}
+        reasons = {r.id: r.reasons for r in results}
+        assert ("every word in the title" in reasons["names-it"]) == (bonus > 0)
+        assert "every word in the title" not in reasons["mentions-it"]
+    # the whole query in the title earns the full bonus, half of it a quarter (power 2)
+    gain = {i: scores[0.5][i] - scores[0.0][i] for i in ("names-it", "mentions-it")}
+    assert gain["names-it"] == pytest.approx(0.5, abs=1e-3)
+    assert gain["mentions-it"] == pytest.approx(0.5 * 0.5**2, abs=1e-3)
+    assert max(scores[0.5], key=scores[0.5].get) == "names-it"

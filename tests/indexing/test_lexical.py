@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from indexing.lexical import LexicalIndex, match_expression
 
@@ -52,3 +53,20 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert list(loaded.search("bike", 5)[1]) == list(index.search("bike", 5)[1])
     loaded.upsert(9, "Bike pump", "")
     assert 9 not in LexicalIndex.load(tmp_path).search("pump", 5)[1]  # saved file untouched
+
+
+def test_title_coverage_counts_the_query_words_a_title_holds() -> None:
+    index = LexicalIndex.build([*DOCS, (5, "Kids bikes", "")])
+    coverage = index.title_coverage("red bikes", [1, 2, 3, 5, 99])
+    # stemmed as BM25 stems; a description's words do not count; unknown ids score 0
+    assert coverage == {1: 1.0, 2: 0.5, 3: 0.0, 5: 0.5, 99: 0.0}
+    assert index.title_coverage("!!", [1]) == {}
+    # query syntax stays literal: three words, of which the title holds "sofa"
+    assert index.title_coverage('sofa" OR "title', [4]) == {4: pytest.approx(1 / 3)}
+
+
+def test_title_coverage_of_many_candidates() -> None:
+    docs = [(fid, "vintage lamp" if fid % 2 else "lamp", "") for fid in range(1, 1201)]
+    coverage = LexicalIndex.build(docs).title_coverage("vintage lamp", range(1, 1201))
+    assert len(coverage) == 1200
+    assert all(share == (1.0 if fid % 2 else 0.5) for fid, share in coverage.items())
