@@ -31,10 +31,14 @@ _SCHEMA = (
 )
 
 
+def _words(text: str) -> list[str]:
+    """The distinct lower-cased word tokens of ``text``, in order."""
+    return list(dict.fromkeys(token.lower() for token in _TOKEN.findall(text)))
+
+
 def match_expression(text: str) -> str | None:
     """An FTS5 query OR-ing the quoted word tokens of ``text`` (None if it has none)."""
-    tokens = dict.fromkeys(token.lower() for token in _TOKEN.findall(text))
-    return " OR ".join(f'"{token}"' for token in tokens) or None
+    return " OR ".join(f'"{token}"' for token in _words(text)) or None
 
 
 class LexicalIndex:
@@ -113,7 +117,7 @@ class LexicalIndex:
         passing ("great as a lamp") can outscore titles that name it: a title
         holding every word of "vintage lamp" is what a buyer means.
         """
-        tokens = list(dict.fromkeys(token.lower() for token in _TOKEN.findall(text)))
+        tokens = _words(text)
         counts = dict.fromkeys((int(f) for f in fids), 0)
         if not tokens or not counts:
             return {}

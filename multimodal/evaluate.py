@@ -168,9 +168,9 @@ def classification_report(
         dataclasses.replace(item, description=strip_boilerplate(item.description)).text
         for item in test
     ]
-    stripped = evaluate_split(model, test, classes, catalogue, features_root, texts=stripped_texts)[
-        0
-    ]
+    stripped, *_ = evaluate_split(
+        model, test, classes, catalogue, features_root, texts=stripped_texts
+    )
     counts = confusion_png(
         logits["fused"], labels, classes, png_path, "Fused (text + photos), test split, per product"
     )

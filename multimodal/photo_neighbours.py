@@ -121,8 +121,6 @@ class PhotoNeighbours(nn.Module):
     def mix(head_log_probs: torch.Tensor, vote: torch.Tensor, weight: float) -> torch.Tensor:
         """``(1 - weight)`` of the head's log-probabilities plus ``weight`` of the vote's."""
         head = head_log_probs.float().log_softmax(-1)
-        if weight == 0:
-            return head
         return ((1 - weight) * head + weight * vote).log_softmax(-1)
 
     @torch.no_grad()
