@@ -362,15 +362,9 @@ def _other_photo(world: EvalWorld, queries: Sequence[Listing], listings, progres
     if FROZEN in world.dense_indexes:
         searches.append((FROZEN, world.frozen_vector))
     if world.instances is not None and queries:
-        from multimodal.instance_features import describe_files
-
         seconds = [listing.image_ids[1] for listing in queries]
-        described = world.instances.whitening(
-            describe_files(
-                world.embedder.model.image,
-                [world.catalogue.image_path(i) for i in seconds],
-                world.sources.features_root,
-            )
+        described = world.instances.describe_files(
+            [world.catalogue.image_path(i) for i in seconds], world.sources.features_root
         )
         world.dense_indexes[INSTANCE] = (world.instances.index, world.photo_owner)
         searches.append((INSTANCE, dict(zip(seconds, described, strict=True))))

@@ -26,10 +26,13 @@ from PIL import Image
 
 from indexing.config import IndexConfig
 from indexing.vector_index import VectorIndex
-from multimodal.instance_features import Whitening, describe_files, describe_images
+from multimodal.instance_features import InstanceProjection, describe_files, describe_images
 
 KEY_FILE = "key.json"
-WHITENING_FILE = "whitening.npz"
+PROJECTION_FILE = "projection.npz"
+# Bumped whenever the descriptors change, so a channel saved by an older
+# version of this code is rebuilt rather than read wrongly.
+DESCRIPTOR_VERSION = 2
 
 
 def _fids_digest(image_fids: Sequence[int]) -> str:
@@ -39,10 +42,10 @@ def _fids_digest(image_fids: Sequence[int]) -> str:
 
 @dataclass
 class InstanceChannel:
-    """Image encoder (its frozen trunk, read-only), a fitted whitening, the index."""
+    """Image encoder (its frozen trunk, read-only), a fitted projection, the index."""
 
     encoder: object
-    whitening: Whitening
+    projection: InstanceProjection
     index: VectorIndex
 
     @classmethod
@@ -63,12 +66,12 @@ class InstanceChannel:
         distinct = list(dict.fromkeys([*paths, *(p for pair in pairs for p in pair)]))
         row = {path: n for n, path in enumerate(distinct)}
         raw = describe_files(encoder, distinct, features_root)
-        first = raw[[row[a] for a, _ in pairs]]
-        second = raw[[row[b] for _, b in pairs]]
-        whitening = Whitening.fit(first, second)
-        vectors = whitening(raw[[row[path] for path in paths]])
+        first = raw.take([row[a] for a, _ in pairs])
+        second = raw.take([row[b] for _, b in pairs])
+        projection = InstanceProjection.fit(first, second)
+        vectors = projection(raw.take([row[path] for path in paths]))
         index = VectorIndex.build(np.asarray(image_fids, np.int64), vectors, config)
-        return cls(encoder, whitening, index)
+        return cls(encoder, projection, index)
 
     @classmethod
     def load_or_build(
@@ -84,7 +87,11 @@ class InstanceChannel:
     ) -> InstanceChannel:
         """The channel saved in ``directory`` if it describes these photos with this
         model; else built (``build``) and saved there for the next start."""
-        key = {"model": model_fingerprint, "photos": _fids_digest(image_fids)}
+        key = {
+            "model": model_fingerprint,
+            "photos": _fids_digest(image_fids),
+            "descriptor": DESCRIPTOR_VERSION,
+        }
         try:
             saved = json.loads((directory / KEY_FILE).read_text())
             if {name: saved.get(name) for name in key} == key:
@@ -101,8 +108,7 @@ class InstanceChannel:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.index.save(tmp)
-        whitening = self.whitening
-        np.savez(tmp / WHITENING_FILE, mean=whitening.mean, projection=whitening.projection)
+        np.savez(tmp / PROJECTION_FILE, **self.projection.arrays())
         (tmp / KEY_FILE).write_text(json.dumps({**key, "kind": self.index.kind}))
         shutil.rmtree(directory, ignore_errors=True)
         tmp.rename(directory)
@@ -110,17 +116,21 @@ class InstanceChannel:
     @classmethod
     def load(cls, directory: Path, encoder, config: IndexConfig) -> InstanceChannel:
         kind = json.loads((directory / KEY_FILE).read_text())["kind"]
-        with np.load(directory / WHITENING_FILE) as saved:
-            whitening = Whitening(saved["mean"], saved["projection"])
-        return cls(encoder, whitening, VectorIndex.load(directory, kind, config))
+        with np.load(directory / PROJECTION_FILE) as saved:
+            projection = InstanceProjection.from_arrays(saved)
+        return cls(encoder, projection, VectorIndex.load(directory, kind, config))
 
     def search(self, image: Image.Image, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
         """Image fids of the ``k`` photos most like ``image``, best first."""
-        query = self.whitening(describe_images(self.encoder, [image]))
+        query = self.projection(describe_images(self.encoder, [image]))
         _, ids = self.index.search(query, k, allowed)
         return ids[0][ids[0] >= 0]
 
     def upsert(self, image_fids: np.ndarray, images: Sequence[Image.Image]) -> None:
         """Add or replace photos written since start-up."""
         if len(image_fids):
-            self.index.upsert(image_fids, self.whitening(describe_images(self.encoder, images)))
+            self.index.upsert(image_fids, self.projection(describe_images(self.encoder, images)))
+
+    def describe_files(self, paths: Sequence[Path], features_root: Path) -> np.ndarray:
+        """Query vectors of catalogue photos (evaluation), trunk outputs from the cache."""
+        return self.projection(describe_files(self.encoder, paths, features_root))

@@ -182,6 +182,21 @@ def text_trunk_states(encoder, texts: Sequence[str], root: Path) -> tuple[list[n
     return out, computed
 
 
+def image_texture_namespace(encoder) -> str:
+    return f"image-{encoder.trunk_fingerprint}-texture"
+
+
+def _open_pixels(paths: Sequence[object], preprocess: Callable):
+    import torch
+    from PIL import Image
+
+    pixels = []
+    for path in paths:
+        with Image.open(path) as img:
+            pixels.append(preprocess(img.convert("RGB")))
+    return torch.stack(pixels)
+
+
 def image_trunk_maps(
     encoder, paths: Sequence[Path], preprocess: Callable, root: Path
 ) -> tuple[list[np.ndarray], int]:
@@ -190,30 +205,61 @@ def image_trunk_maps(
 
     ``encoder`` is a ``multimodal.encoders.image.ImageEncoder``; ``preprocess``
     turns a PIL image into the normalised tensor the backbone expects (the eval
-    transform), so cached maps are exactly what inference computes.
+    transform), so cached maps are exactly what inference computes. The same
+    pass caches each photo's texture statistics (``image_texture_statistics``),
+    which cost nothing more than a Gram matrix once the trunk has run.
     """
     import torch
-    from PIL import Image
+
+    from multimodal.instance_features import texture_statistics
 
     cache = FeatureCache(root, image_trunk_namespace(encoder))
+    textures = FeatureCache(root, image_texture_namespace(encoder))
+    keys = [file_key(p) for p in paths]
+    key_of = dict(zip(paths, keys, strict=True))
+    pending: dict[str, np.ndarray] = {}
 
     def compute(batch: list[object]) -> list[np.ndarray]:
-        pixels = []
-        for path in batch:
-            with Image.open(path) as img:
-                pixels.append(preprocess(img.convert("RGB")))
         with torch.inference_mode():
-            maps = encoder.trunk(torch.stack(pixels))
+            maps, mid = encoder.trunk.forward_with_mid(_open_pixels(batch, preprocess))
+        stats = texture_statistics(mid).astype(np.float16)
+        pending.update((key_of[path], row) for path, row in zip(batch, stats, strict=True))
+        if len(pending) >= CHUNK_ITEMS:
+            textures.put(dict(pending))
+            pending.clear()
         return list(maps.to(torch.float16).numpy())
 
     encoder.eval()
+    out = cached_compute(
+        cache, keys, list(paths), compute, encoder.cfg.batch_size, "photo features"
+    )
+    textures.put(pending)
+    return out
+
+
+def image_texture_statistics(
+    encoder, paths: Sequence[Path], preprocess: Callable, root: Path
+) -> tuple[list[np.ndarray], int]:
+    """Texture statistics (float16, ``instance_features.texture_statistics``) of each
+    photo file, and how many were not cached yet (photos whose trunk maps were
+    cached before these statistics existed: one more trunk pass)."""
+    import torch
+
+    from multimodal.instance_features import texture_statistics
+
+    def compute(batch: list[object]) -> list[np.ndarray]:
+        with torch.inference_mode():
+            _, mid = encoder.trunk.forward_with_mid(_open_pixels(batch, preprocess))
+        return list(texture_statistics(mid).astype(np.float16))
+
+    encoder.eval()
     return cached_compute(
-        cache,
+        FeatureCache(root, image_texture_namespace(encoder)),
         [file_key(p) for p in paths],
         list(paths),
         compute,
         encoder.cfg.batch_size,
-        "photo features",
+        "photo textures",
     )
 
 

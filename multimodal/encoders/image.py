@@ -10,7 +10,9 @@
 Each backbone carries its own pixel normalisation and a fingerprint (name,
 weights hash, input size, split point) that keys the feature cache: the
 *trunk* output is cached once, the *top* (last blocks + pooling) adapts in
-stage 2.
+stage 2. Each trunk also exposes its stride-16 map (``forward_with_mid``),
+whose texture statistics help tell one item from another of its kind
+(``multimodal.instance_features``).
 """
 
 from __future__ import annotations
@@ -117,6 +119,10 @@ class _Lite0Top(nn.Module):
         return self.pool(self.head(x))
 
 
+# The last EfficientNet-Lite0 block at stride 16 (the end of its 112-channel stage).
+LITE0_MID_BLOCK = 10
+
+
 class _Lite0Trunk(nn.Module):
     def __init__(self, net: nn.Module, first: int) -> None:
         super().__init__()
@@ -125,12 +131,36 @@ class _Lite0Trunk(nn.Module):
         n = len(net._blocks)
         rate = net._global_params.drop_connect_rate or 0.0
         self.rates = [rate * i / n for i in range(first)]
+        self.mid = min(LITE0_MID_BLOCK, first - 1)
+
+    def forward_with_mid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trunk's output and its stride-16 map, from one pass."""
+        x = self.stem(x)
+        mid = x
+        for i, (block, rate) in enumerate(zip(self.blocks, self.rates, strict=True)):
+            x = block(x, drop_connect_rate=rate)
+            if i == self.mid:
+                mid = x
+        return x, mid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for block, rate in zip(self.blocks, self.rates, strict=True):
-            x = block(x, drop_connect_rate=rate)
-        return x
+        return self.forward_with_mid(x)[0]
+
+
+class _SequentialTrunk(nn.Sequential):
+    """``nn.Sequential`` (same state-dict keys) that can also return an inner layer's output."""
+
+    def __init__(self, *layers: nn.Module, mid: int) -> None:
+        super().__init__(*layers)
+        self.mid = mid
+
+    def forward_with_mid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mid = x
+        for i, layer in enumerate(self):
+            x = layer(x)
+            if i == self.mid:
+                mid = x
+        return x, mid
 
 
 def _build_lite0(weights: Path | None, image_size: int, trainable: int, pretrained: bool):
@@ -160,15 +190,16 @@ def _build_resnet50(weights: Path | None, trainable: int, pretrained: bool):
         net.load_state_dict(state)
     blocks = list(net.layer4.children())
     first = len(blocks) - trainable
-    trunk = nn.Sequential(
+    trunk = _SequentialTrunk(
         net.conv1,
         net.bn1,
         net.relu,
         net.maxpool,
         net.layer1,
         net.layer2,
-        net.layer3,
+        net.layer3,  # stride 16: the mid map
         *blocks[:first],
+        mid=6,
     )
     top = nn.Sequential(*blocks[first:], _Pool())
     return trunk, top, 2048

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
-from multimodal.instance_features import Whitening, colour_histogram, describe
+from multimodal.instance_features import (
+    InstanceProjection,
+    PrincipalAxes,
+    RawDescriptors,
+    Whitening,
+    colour_histogram,
+    describe,
+    texture_statistics,
+)
 
 
 def test_colour_histogram_ignores_letterbox_padding() -> None:
@@ -46,3 +56,55 @@ def test_whitening_brings_two_photos_of_one_item_together() -> None:
         return float(np.mean(np.argmax(x @ y.T, axis=1) == np.arange(len(x))))
 
     assert recall_at_1(a, b) > 0.9 > recall_at_1(first, second)
+
+
+def test_texture_statistics_by_hand() -> None:
+    """One photo, two channels over two positions: a = (1, 3), b = (2, 0).
+    Gram / positions: aa = 5, ab = 1, bb = 2; signed square roots, unit length."""
+    mid = torch.tensor([[[[1.0, 3.0]], [[2.0, 0.0]]]])  # [1, 2, 1, 2]
+    expected = np.sqrt([5.0, 1.0, 2.0])
+    np.testing.assert_allclose(texture_statistics(mid)[0], expected / np.linalg.norm(expected))
+    assert texture_statistics(-mid)[0] == pytest.approx(texture_statistics(mid)[0])
+
+
+def test_wide_maps_are_averaged_in_channel_groups() -> None:
+    wide = torch.randn(3, 256, 2, 2)
+    grouped = wide.reshape(3, 128, 2, 2, 2).mean(dim=2)
+    np.testing.assert_allclose(texture_statistics(wide), texture_statistics(grouped), atol=1e-6)
+    assert texture_statistics(wide).shape == (3, 128 * 129 // 2)
+    with pytest.raises(ValueError, match="groups"):
+        texture_statistics(torch.randn(1, 200, 2, 2))
+
+
+def test_principal_axes_keep_the_strongest_directions() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 6)) * np.array([10, 5, 1, 0.1, 0.1, 0.1])
+    axes = PrincipalAxes.fit(x, keep=2)
+    assert axes(x).shape == (500, 2)
+    kept = np.abs(axes.axes).argmax(axis=0)
+    assert sorted(kept) == [0, 1]
+
+
+def test_projection_joins_the_two_similarities_at_their_weight() -> None:
+    from multimodal.instance_features import TEXTURE_WEIGHT
+
+    rng = np.random.default_rng(0)
+
+    def raw(n: int) -> RawDescriptors:
+        return RawDescriptors(rng.normal(size=(n, 12)), rng.normal(size=(n, 21)))
+
+    first, second = raw(200), raw(200)
+    projection = InstanceProjection.fit(first, second)
+    queries, photos = raw(3), raw(4)
+    joined = projection(queries) @ projection(photos).T
+    pooled = projection.pooled(queries.pooled) @ projection.pooled(photos.pooled).T
+
+    def texture(r: RawDescriptors) -> np.ndarray:
+        return projection.texture(projection.texture_axes(r.texture))
+
+    textured = texture(queries) @ texture(photos).T
+    np.testing.assert_allclose(
+        joined, (pooled + TEXTURE_WEIGHT * textured) / (1 + TEXTURE_WEIGHT), atol=1e-5
+    )
+    again = InstanceProjection.from_arrays(projection.arrays())
+    np.testing.assert_allclose(again(photos), projection(photos))

@@ -77,3 +77,26 @@ def test_missing_weights_file_and_unknown_backbone() -> None:
         choose_backbone(ImageEncoderConfig(backbone="resnet50", resnet50_weights="/nope.pth"))
     with pytest.raises(ValueError, match="unknown image backbone"):
         choose_backbone(ImageEncoderConfig(backbone="vgg"))
+
+
+def test_trunks_also_return_their_stride_16_map(resnet50_weights: Path) -> None:
+    """``forward_with_mid`` is the trunk's own output plus the map the instance
+    texture statistics read: the end of Lite0's block 10, ResNet-50's layer3."""
+    lite0 = ImageEncoder(ImageEncoderConfig(backbone="efficientnet-lite0", image_size=64)).eval()
+    resnet = ImageEncoder(
+        ImageEncoderConfig(backbone="resnet50", resnet50_weights=str(resnet50_weights))
+    ).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        maps, mid = lite0.trunk.forward_with_mid(x)
+        torch.testing.assert_close(maps, lite0.trunk(x))
+        partial = lite0.trunk.stem(x)
+        for block in lite0.trunk.blocks[:11]:
+            partial = block(partial, drop_connect_rate=0.0)
+        torch.testing.assert_close(mid, partial)
+        assert mid.shape == (2, 112, 4, 4)  # 64 px / 16
+
+        maps, mid = resnet.trunk.forward_with_mid(x)
+        torch.testing.assert_close(maps, resnet.trunk(x))
+        torch.testing.assert_close(mid, torch.nn.Sequential(*list(resnet.trunk)[:7])(x))
+        assert mid.shape == (2, 1024, 4, 4)
