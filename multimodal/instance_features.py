@@ -138,8 +138,11 @@ class PrincipalAxes:
         x = _unit(descriptors.astype(np.float64))
         mean = x.mean(axis=0)
         centred = x - mean
-        _, directions = np.linalg.eigh(centred.T @ centred / len(centred))
-        axes = directions[:, ::-1][:, : min(keep, x.shape[1])]
+        if len(x) < x.shape[1]:  # few photos (a small catalogue): the thin SVD is cheaper
+            directions = np.linalg.svd(centred, full_matrices=False)[2].T
+        else:
+            directions = np.linalg.eigh(centred.T @ centred)[1][:, ::-1]
+        axes = directions[:, : min(keep, directions.shape[1])]
         return cls(mean.astype(np.float32), np.ascontiguousarray(axes, np.float32))
 
     def __call__(self, descriptors: np.ndarray) -> np.ndarray:
