@@ -28,9 +28,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 HIST_BINS = (16, 4, 4)  # hue, saturation, value
 HIST_WEIGHT = 0.5  # share of the colour part against each pooled-trunk part
@@ -67,7 +71,7 @@ def describe(maps: np.ndarray, histograms: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def texture_statistics(mid) -> np.ndarray:
+def texture_statistics(mid: torch.Tensor) -> np.ndarray:
     """``[n, g(g+1)/2]`` signed-square-rooted, unit-length Gram matrices of mid maps
     ``[n, c, h, w]`` (a torch tensor), channels averaged in groups down to ``g``."""
     import torch
