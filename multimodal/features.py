@@ -186,15 +186,20 @@ def image_texture_namespace(encoder) -> str:
     return f"image-{encoder.trunk_fingerprint}-texture"
 
 
-def _open_pixels(paths: Sequence[object], preprocess: Callable):
+def _trunk_pass(encoder, paths: Sequence[object], preprocess: Callable):
+    """One frozen-trunk pass over photo files: float16 trunk maps and texture statistics."""
     import torch
     from PIL import Image
+
+    from multimodal.instance_features import texture_statistics
 
     pixels = []
     for path in paths:
         with Image.open(path) as img:
             pixels.append(preprocess(img.convert("RGB")))
-    return torch.stack(pixels)
+    with torch.inference_mode():
+        maps, mid = encoder.trunk.forward_with_mid(torch.stack(pixels))
+    return maps.to(torch.float16).numpy(), texture_statistics(mid).astype(np.float16)
 
 
 def image_trunk_maps(
@@ -209,10 +214,6 @@ def image_trunk_maps(
     pass caches each photo's texture statistics (``image_texture_statistics``),
     which cost nothing more than a Gram matrix once the trunk has run.
     """
-    import torch
-
-    from multimodal.instance_features import texture_statistics
-
     cache = FeatureCache(root, image_trunk_namespace(encoder))
     textures = FeatureCache(root, image_texture_namespace(encoder))
     keys = [file_key(p) for p in paths]
@@ -220,14 +221,12 @@ def image_trunk_maps(
     pending: dict[str, np.ndarray] = {}
 
     def compute(batch: list[object]) -> list[np.ndarray]:
-        with torch.inference_mode():
-            maps, mid = encoder.trunk.forward_with_mid(_open_pixels(batch, preprocess))
-        stats = texture_statistics(mid).astype(np.float16)
+        maps, stats = _trunk_pass(encoder, batch, preprocess)
         pending.update((key_of[path], row) for path, row in zip(batch, stats, strict=True))
         if len(pending) >= CHUNK_ITEMS:
             textures.put(dict(pending))
             pending.clear()
-        return list(maps.to(torch.float16).numpy())
+        return list(maps)
 
     encoder.eval()
     out = cached_compute(
@@ -243,14 +242,9 @@ def image_texture_statistics(
     """Texture statistics (float16, ``instance_features.texture_statistics``) of each
     photo file, and how many were not cached yet (photos whose trunk maps were
     cached before these statistics existed: one more trunk pass)."""
-    import torch
-
-    from multimodal.instance_features import texture_statistics
 
     def compute(batch: list[object]) -> list[np.ndarray]:
-        with torch.inference_mode():
-            _, mid = encoder.trunk.forward_with_mid(_open_pixels(batch, preprocess))
-        return list(texture_statistics(mid).astype(np.float16))
+        return list(_trunk_pass(encoder, batch, preprocess)[1])
 
     encoder.eval()
     return cached_compute(
