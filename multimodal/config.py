@@ -31,7 +31,9 @@ class ImageEncoderConfig:
 
     backbone: str = "auto"
     resnet50_weights: str | None = None  # a torchvision state-dict file, else the torch cache
-    image_size: int = 224
+    # The cleaned photos' own side: no resampling. On the real data 256 px beat
+    # ImageNet's 224 on validation (photo-only 62.9% against 61.1%; the README).
+    image_size: int = 256
     batch_size: int = 32
     # The last ``trainable_blocks`` blocks (plus the head conv) adapt in stage 2,
     # on cached activations of the frozen trunk below them.

@@ -610,7 +610,6 @@ def train_model(
             resolve_precision(cfg.precision),
         )
         timings["stage2_seconds"] = time.perf_counter() - start
-        result["stage2_val"] = stage2_val()
     val_labels = labels[data.val_idx]
     # Without stage 2 the tops are still the frozen ones, so their cached outputs serve
     # (running the text layers and image block over validation again costs ~20 s).
@@ -682,9 +681,13 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     pooled = frozen_pooled(model, feats, ws.features_dir)
     pooled_done = time.perf_counter()
     y = torch.tensor([labels.encode(listing.root) for listing in ordered])
-    word_log_probs = None
+    word_log_probs, word_reused = None, False
     if model.word is not None:  # fitted first, on the training texts only
-        model.word.fit([listing.text for listing in ordered[:n_train]], y[:n_train].numpy())
+        word_reused = model.word.fit_cached(
+            [listing.text for listing in ordered[:n_train]],
+            y[:n_train].numpy(),
+            ws.features_dir / "word-channel",
+        )
         word_log_probs = model.word.log_probs([listing.text for listing in ordered])
     word_done = time.perf_counter()
     data = TrainData(
@@ -719,6 +722,7 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
         "total_seconds": time.perf_counter() - started,
         "extracted": feats.computed,
         "cold": any(feats.computed.values()),
+        "word_channel_reused": word_reused,
     }
     metrics = {
         "val": result["final_val"],

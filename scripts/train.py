@@ -34,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="image backbone (auto: ResNet-50 when its weights are on disk)",
     )
     parser.add_argument("--resnet50-weights", type=Path, help="a ResNet-50 state-dict file")
-    parser.add_argument("--image-size", type=int, default=224, help="backbone input side, px")
+    parser.add_argument(
+        "--image-size", type=int, help="backbone input side, px (default: the cleaned photos' 256)"
+    )
     parser.add_argument("--text-model", default="minilm", help="'minilm' or a local BERT dir")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from multimodal.workspace import Workspace
     from scripts.data import resolve_data_dir
 
-    if args.image_size < 32:
+    if args.image_size is not None and args.image_size < 32:
         raise CliError(f"--image-size must be at least 32, not {args.image_size}")
     for name in ("epochs", "stage2_epochs", "threads"):
         value = getattr(args, name)
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         text=TextEncoderConfig(model=args.text_model),
         image=ImageEncoderConfig(
             backbone=args.backbone,
-            image_size=args.image_size,
+            image_size=args.image_size or ImageEncoderConfig().image_size,
             resnet50_weights=str(args.resnet50_weights) if args.resnet50_weights else None,
         ),
     )

@@ -33,7 +33,8 @@ def test_resnet50_from_a_weights_file(resnet50_weights: Path) -> None:
     encoder = ImageEncoder(cfg).eval()
     assert encoder.name == "resnet50" and encoder.dim == 2048
     assert encoder.normalise is imagenet_normalise
-    assert encoder.fingerprint.startswith("resnet50-") and encoder.fingerprint.endswith("224px")
+    assert encoder.fingerprint.startswith("resnet50-")
+    assert encoder.fingerprint.endswith(f"{cfg.image_size}px")
     state = torch.load(resnet50_weights, weights_only=True)
     torch.testing.assert_close(encoder.trunk[0].weight, state["conv1.weight"])
     with torch.no_grad():

@@ -43,6 +43,26 @@ def test_state_dict_round_trip_gives_the_same_predictions() -> None:
     torch.testing.assert_close(again.log_probs(TEXTS), channel.log_probs(TEXTS))
 
 
+def test_a_fit_is_reused_only_for_the_same_texts_labels_and_settings(tmp_path, monkeypatch) -> None:
+    first = WordChannel(SMALL, n_classes=3)
+    assert first.fit_cached(TEXTS, LABELS, tmp_path) is False
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+
+    def no_fit(*_args) -> None:
+        raise AssertionError("a cached fit should have been loaded")
+
+    again = WordChannel(SMALL, n_classes=3)
+    monkeypatch.setattr(again, "fit", no_fit)
+    assert again.fit_cached(TEXTS, LABELS, tmp_path) is True
+    torch.testing.assert_close(again.log_probs(TEXTS), first.log_probs(TEXTS))
+
+    relabelled = WordChannel(SMALL, n_classes=3)
+    assert relabelled.fit_cached(TEXTS, LABELS[::-1].copy(), tmp_path) is False
+    other_settings = WordChannel(WordConfig(n_features=2**10, c=1.0), n_classes=3)
+    assert other_settings.fit_cached(TEXTS, LABELS, tmp_path) is False
+    assert len(list(tmp_path.glob("*.npz"))) == 3
+
+
 def test_blend_at_weight_zero_is_the_encoders_prediction() -> None:
     channel = fitted()
     encoders = torch.log_softmax(torch.tensor([[2.0, 0.0, 1.0]]), -1)
