@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -139,15 +141,11 @@ class WordChannel(nn.Module):
         features (about 40 s on the real data), which mostly changes the heads' training.
         """
         path = cache_dir / f"{self.fit_key(texts, labels)}.npz"
-        if path.exists():
-            with np.load(path) as saved, torch.no_grad():
-                self.idf.copy_(torch.from_numpy(saved["idf"]))
-                self.linear.weight.copy_(torch.from_numpy(saved["weight"]))
-                self.linear.bias.copy_(torch.from_numpy(saved["bias"]))
+        if path.exists() and self._load_fit(path):
             return True
         self.fit(texts, labels)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"tmp-{path.name}")
+        tmp = path.with_name(f"tmp-{os.getpid()}-{path.name}")  # two runs may write at once
         np.savez_compressed(
             tmp,
             idf=self.idf.numpy(),
@@ -156,3 +154,16 @@ class WordChannel(nn.Module):
         )
         tmp.replace(path)
         return False
+
+    def _load_fit(self, path: Path) -> bool:
+        """Load a saved fit; False (so it is fitted again) if the file is unreadable."""
+        try:
+            with np.load(path) as saved:
+                arrays = {name: torch.from_numpy(saved[name]) for name in ("idf", "weight", "bias")}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return False
+        with torch.no_grad():
+            self.idf.copy_(arrays["idf"])
+            self.linear.weight.copy_(arrays["weight"])
+            self.linear.bias.copy_(arrays["bias"])
+        return True

@@ -63,6 +63,17 @@ def test_a_fit_is_reused_only_for_the_same_texts_labels_and_settings(tmp_path, m
     assert len(list(tmp_path.glob("*.npz"))) == 3
 
 
+def test_an_unreadable_cached_fit_is_fitted_again(tmp_path) -> None:
+    first = WordChannel(SMALL, n_classes=3)
+    first.fit_cached(TEXTS, LABELS, tmp_path)
+    (saved,) = tmp_path.glob("*.npz")
+    saved.write_bytes(b"not a zip file")
+    again = WordChannel(SMALL, n_classes=3)
+    assert again.fit_cached(TEXTS, LABELS, tmp_path) is False
+    torch.testing.assert_close(again.log_probs(TEXTS), first.log_probs(TEXTS))
+    assert WordChannel(SMALL, n_classes=3).fit_cached(TEXTS, LABELS, tmp_path) is True
+
+
 def test_blend_at_weight_zero_is_the_encoders_prediction() -> None:
     channel = fitted()
     encoders = torch.log_softmax(torch.tensor([[2.0, 0.0, 1.0]]), -1)
