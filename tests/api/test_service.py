@@ -97,3 +97,22 @@ def test_titles_holding_every_query_word_gain_the_title_coverage_bonus(copied: S
     assert gain["names-it"] == pytest.approx(0.5, abs=1e-3)
     assert gain["mentions-it"] == pytest.approx(0.5 * 0.5**2, abs=1e-3)
     assert max(scores[0.5], key=scores[0.5].get) == "names-it"
+
+
+def test_a_repeated_text_query_is_embedded_once_and_ranked_the_same(
+    api_service: SearchService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedded: list[str] = []
+    embed = api_service._texts._embed
+
+    def counting(texts):
+        embedded.extend(texts)
+        return embed(texts)
+
+    monkeypatch.setattr(api_service._texts, "_embed", counting)
+    first = api_service.search(Query(text="walnut sideboard cache probe"))
+    again = api_service.search(Query(text="walnut sideboard cache probe"))
+    other = api_service.search(Query(text="walnut sideboard cache probe two"))
+    assert embedded == ["walnut sideboard cache probe", "walnut sideboard cache probe two"]
+    assert [(r.id, r.score) for r in again.results] == [(r.id, r.score) for r in first.results]
+    assert first.results and other.results
