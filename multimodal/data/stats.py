@@ -12,8 +12,15 @@ from collections import Counter
 from pathlib import Path
 from statistics import median
 
-from multimodal.data.cleaning import parse_category, parse_price, split_title
-from multimodal.data.raw import check_data_dir, raw_image_path, read_images, read_products
+from multimodal.data.prices import parse_price
+from multimodal.data.raw import (
+    check_data_dir,
+    raw_image_path,
+    read_images,
+    read_products,
+    split_title,
+)
+from multimodal.data.rows import parse_category
 from multimodal.data.splits import normalise_text
 
 
@@ -26,7 +33,7 @@ def catalogue_stats(data_dir: Path) -> dict:
 
     roots = Counter(path[0] for path in map(parse_category, products["category"]) if path)
     prices = [parse_price(raw) for raw in products["price"]]
-    known = [p for p in prices if p is not None]
+    known = [p.amount for p in prices if p is not None]
 
     present = [raw_image_path(data_dir, image_id).is_file() for image_id in images["id"]]
     photos = Counter(pid for pid, ok in zip(images["product_id"], present, strict=True) if ok)
