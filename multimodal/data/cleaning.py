@@ -35,6 +35,7 @@ from multimodal.data.prices import normalise_currency, parse_price
 from multimodal.data.readers import read_catalogue
 from multimodal.data.rows import RawCatalogue, RawDataError, RawRow
 
+LISTING_DROPPED = "listing dropped"  # why a dropped row's photos were not cleaned
 _RESAMPLE = Image.Resampling.BICUBIC
 _JPEG_QUALITY = 92
 
@@ -138,7 +139,8 @@ class CleanReport:
     dropped_products: list[dict[str, str]] = field(default_factory=list)
     # rows written with something missing: {"row", "id", "reason", "value"}
     row_problems: list[dict[str, str]] = field(default_factory=list)
-    # photo references never tried: {"row", "id", "product_id", "reason"}
+    # photo references never tried: {"row", "id", "product_id", "reason"} (and
+    # "listing_row" when the reason is that the row naming them was dropped)
     dropped_image_rows: list[dict[str, str]] = field(default_factory=list)
     # photos that could not be read: {"row", "image_id", "product_id", "photo", "reason"}
     bad_images: list[dict[str, str]] = field(default_factory=list)
@@ -177,13 +179,25 @@ class CleanReport:
         )
 
     def problem_lines(self, limit: int = 20) -> list[str]:
-        """One line per problem, by row number, the first ``limit`` of them."""
-        lines = [
-            f"row {p['row']}: {p['reason']} (id {p['id']!r}): dropped"
-            for p in self.dropped_products
-        ]
+        """One line per problem, by row number, the first ``limit`` of them.
+
+        A dropped listing's photos are counted on its own line, not listed.
+        """
+        photos_of_dropped: dict[str, int] = {}
+        for p in self.dropped_image_rows:
+            if p["reason"] == LISTING_DROPPED:
+                photos_of_dropped[p["listing_row"]] = photos_of_dropped.get(p["listing_row"], 0) + 1
+        lines = []
+        for p in self.dropped_products:
+            photos = photos_of_dropped.get(p["row"], 0)
+            lines.append(
+                f"row {p['row']}: {p['reason']} (id {p['id']!r}): dropped"
+                + (f" with its {photos} photo(s)" if photos else "")
+            )
         lines += [
-            f"row {p['row']}: {p['reason']} {p['value']!r} (id {p['id']!r}): kept"
+            f"row {p['row']}: {p['reason']}"
+            + (f" {p['value']!r}" if p["value"] else "")
+            + f" (id {p['id']!r}): kept"
             for p in self.row_problems
         ]
         lines += [
@@ -192,8 +206,10 @@ class CleanReport:
             for p in self.bad_images
         ]
         lines += [
-            f"row {p['row']}: photo {p['id']!r} not used: {p['reason']}"
+            f"{'Images.csv ' if self.format == 'gumtree' else ''}row {p['row']}: "
+            f"photo {p['id']!r} not used: {p['reason']}"
             for p in self.dropped_image_rows
+            if p["reason"] != LISTING_DROPPED
         ]
         if len(lines) > limit:
             rest = len(lines) - limit
@@ -260,7 +276,13 @@ def clean_rows(raw: RawCatalogue, report: CleanReport) -> list[tuple[Listing, Ra
         if reason:
             report.dropped_products.append({"row": row.row, "id": row.id, "reason": reason})
             report.dropped_image_rows.extend(
-                {"row": p.row, "id": p.name, "product_id": row.id, "reason": "listing dropped"}
+                {
+                    "row": p.row,
+                    "id": p.name,
+                    "product_id": row.id,
+                    "listing_row": row.row,
+                    "reason": LISTING_DROPPED,
+                }
                 for p in row.photos
             )
             continue
