@@ -30,8 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.set_defaults(handler=run_import)
 
     stats = commands.add_parser("stats", help="figures about a raw catalogue")
-    stats.add_argument("--data", type=Path, help="raw catalogue folder (default: see README)")
+    stats.add_argument(
+        "--data", type=Path, help="Gumtree folder or catalogue file (default: see README)"
+    )
     stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.add_argument(
+        "--map", action="append", default=[], metavar="FIELD=COLUMN", help="as for import"
+    )
     stats.set_defaults(handler=run_stats)
 
     synth = commands.add_parser("synth", help="write a synthetic catalogue")
@@ -121,12 +126,13 @@ def _clean(data: Path, args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from multimodal.data.generic import parse_mapping
     from multimodal.data.rows import RawDataError
     from multimodal.data.stats import catalogue_stats
 
     data = resolve_data_dir(args.data)
     try:
-        stats = catalogue_stats(data)
+        stats = catalogue_stats(data, parse_mapping(args.map))
     except RawDataError as exc:
         raise CliError(str(exc)) from exc
     if args.json:

@@ -93,7 +93,12 @@ def _frame_records(frame: pd.DataFrame) -> list[tuple[str, dict]]:
 
 def _csv_records(path: Path) -> list[tuple[str, dict]]:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        # lineterminator="\n": a bare "\r" inside a description is text, not a row end
+        # (pandas itself writes such fields unquoted); a "\r\n" row end leaves a "\r"
+        # that reading each cell strips.
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", lineterminator="\n"
+        )
     except UnicodeDecodeError as exc:
         raise _not_utf8(path, exc) from exc
     except pd.errors.EmptyDataError as exc:
@@ -203,7 +208,7 @@ def _rows(
             id=listing_id,
             title=" ".join(_text(cell.get("title")).split()),
             description=_text(cell.get("description")),
-            price="" if _is_missing(price) else price,
+            price=_text(price) if _is_missing(price) or isinstance(price, str) else price,
             currency=_text(cell.get("currency")),
             location=_text(cell.get("location")),
             category=_category(cell.get("category")),

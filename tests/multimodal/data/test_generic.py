@@ -264,3 +264,21 @@ def test_files_that_are_no_catalogue_are_refused(tmp_path, name, content, messag
 def test_old_workspaces_without_a_currency_still_load():
     row = {"id": "1", "title": "t", "price": 3.0, "category_path": ["A"], "image_ids": []}
     assert Listing.from_dict(row).currency == "GBP"
+
+
+def test_csv_with_bare_carriage_returns_and_crlf_row_ends(tmp_path):
+    path = tmp_path / "shop.csv"
+    path.write_bytes(
+        b"id,title,description,price\r\n"
+        b"1,Kettle,Boils.\rFast.,\xe2\x82\xac4\r\n"  # bare \r, unquoted, as pandas writes it
+        b'2,Toaster,"Two\r\nslots",5\r\n'
+    )
+    raw = read_generic(path)
+    assert [(r.row, r.id, r.description, r.price) for r in raw.rows] == [
+        ("1", "1", "Boils.\rFast.", "€4"),
+        ("2", "2", "Two\r\nslots", "5"),
+    ]
+    clean_catalogue(path, tmp_path / "clean", progress=False)
+    listings = load_clean_catalogue(tmp_path / "clean").by_id()
+    assert listings["1"].description == "Boils.\nFast." and listings["1"].currency == "EUR"
+    assert listings["2"].description == "Two\nslots" and listings["2"].root == UNCATEGORISED
