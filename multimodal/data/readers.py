@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from multimodal.data.generic import read_generic
+from multimodal.data.generic import FORMATS, read_generic
 from multimodal.data.raw import check_data_dir, is_gumtree_dir, read_gumtree
 from multimodal.data.rows import RawCatalogue, RawDataError
 
 
 def read_catalogue(source: Path, mapping: Mapping[str, str] | None = None) -> RawCatalogue:
     """Read ``source`` with the reader its shape calls for; ``mapping`` is for generic files."""
-    if source.is_file():
-        return read_generic(source, mapping)
+    if source.is_file() or source.suffix.lower() in FORMATS:
+        return read_generic(source, mapping)  # says so if the file is not there
     if mapping:
         raise RawDataError(f"--map applies to a catalogue file, and {source} is not one")
     if not is_gumtree_dir(source):
