@@ -1,4 +1,4 @@
-"""``marketplace data``: clean a raw catalogue, print its statistics, or make a synthetic one."""
+"""``marketplace data``: clean or import a catalogue, show its figures, or make a synthetic one."""
 
 from __future__ import annotations
 
@@ -16,21 +16,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="data_command", required=True)
 
     clean = commands.add_parser("clean", help="clean a raw catalogue into the workspace")
-    clean.add_argument("--data", type=Path, help="raw catalogue folder (default: see README)")
-    clean.add_argument("--image-size", type=int, default=256, help="cleaned photo side, px")
-    clean.add_argument("--quiet", action="store_true", help="no progress bar")
+    clean.add_argument(
+        "--data", type=Path, help="Gumtree folder or catalogue file (default: see README)"
+    )
+    _cleaning_options(clean)
     clean.set_defaults(handler=run_clean)
 
+    imp = commands.add_parser(
+        "import", help="import a catalogue file (JSON Lines, CSV, Parquet) into the workspace"
+    )
+    imp.add_argument("path", type=Path, help="the catalogue file (see docs/catalogue-format.md)")
+    _cleaning_options(imp)
+    imp.set_defaults(handler=run_import)
+
     stats = commands.add_parser("stats", help="figures about a raw catalogue")
-    stats.add_argument("--data", type=Path, help="raw catalogue folder (default: see README)")
+    stats.add_argument(
+        "--data", type=Path, help="Gumtree folder or catalogue file (default: see README)"
+    )
     stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.add_argument(
+        "--map", action="append", default=[], metavar="FIELD=COLUMN", help="as for import"
+    )
     stats.set_defaults(handler=run_stats)
 
-    synth = commands.add_parser("synth", help="write a synthetic catalogue in the raw format")
+    synth = commands.add_parser("synth", help="write a synthetic catalogue")
     synth.add_argument("--out", type=Path, required=True, help="folder to write")
     synth.add_argument("--n", type=int, default=300, help="number of listings")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--generic",
+        choices=("jsonl", "csv", "parquet"),
+        help="the second catalogue, a generic file in this format (default: the Gumtree layout)",
+    )
     synth.set_defaults(handler=run_synth)
+
+
+def _cleaning_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="read FIELD from COLUMN (repeatable), e.g. --map title=headline",
+    )
+    parser.add_argument(
+        "--currency", default="GBP", help="ISO code of prices that name none (default GBP)"
+    )
+    parser.add_argument("--image-size", type=int, default=256, help="cleaned photo side, px")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def resolve_data_dir(data: Path | None) -> Path:
@@ -55,30 +88,51 @@ def resolve_data_dir(data: Path | None) -> Path:
 
 
 def run_clean(args: argparse.Namespace) -> int:
+    return _clean(resolve_data_dir(args.data), args)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    if not args.path.is_file():
+        raise CliError(f"{args.path} is not a file: import takes a catalogue file")
+    return _clean(args.path, args)
+
+
+def _clean(data: Path, args: argparse.Namespace) -> int:
+    """Clean ``data`` into its workspace; print the summary and each problem by row."""
     from multimodal.data.cleaning import clean_catalogue
-    from multimodal.data.raw import RawDataError
+    from multimodal.data.generic import parse_mapping
+    from multimodal.data.rows import RawDataError
     from multimodal.workspace import Workspace
 
     if args.image_size < 8:
         raise CliError(f"--image-size must be at least 8, not {args.image_size}")
-    data = resolve_data_dir(args.data)
     out = Workspace.for_data(data).clean_dir
     started = time.perf_counter()
     try:
-        report = clean_catalogue(data, out, image_size=args.image_size, progress=not args.quiet)
+        report = clean_catalogue(
+            data,
+            out,
+            image_size=args.image_size,
+            progress=not args.quiet,
+            mapping=parse_mapping(args.map),
+            currency=args.currency,
+        )
     except RawDataError as exc:
         raise CliError(str(exc)) from exc
     print(f"{report.summary()} in {time.perf_counter() - started:.1f}s")
+    for line in report.problem_lines():
+        print(f"  {line}")
     return 0
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from multimodal.data.raw import RawDataError
+    from multimodal.data.generic import parse_mapping
+    from multimodal.data.rows import RawDataError
     from multimodal.data.stats import catalogue_stats
 
     data = resolve_data_dir(args.data)
     try:
-        stats = catalogue_stats(data)
+        stats = catalogue_stats(data, parse_mapping(args.map))
     except RawDataError as exc:
         raise CliError(str(exc)) from exc
     if args.json:
@@ -97,8 +151,20 @@ def run_stats(args: argparse.Namespace) -> int:
 
 def run_synth(args: argparse.Namespace) -> int:
     from multimodal.data.synthetic import generate_catalogue
+    from multimodal.data.synthetic_generic import generate_generic_catalogue
 
     try:
+        if args.generic:
+            made = generate_generic_catalogue(
+                args.out, n_listings=args.n, seed=args.seed, fmt=args.generic
+            )
+            print(
+                f"wrote a generic synthetic catalogue of {made.rows} rows to {made.path}; "
+                f"import it with: marketplace data import {made.path} "
+                + " ".join(f"--map {f}={c}" for f, c in made.mapping.items())
+                + f" --currency {made.currency}"
+            )
+            return 0
         out = generate_catalogue(args.out, n_listings=args.n, seed=args.seed)
     except ValueError as exc:
         raise CliError(str(exc)) from exc

@@ -1,7 +1,8 @@
 """The cleaned catalogue: the one in-memory shape every later step reads.
 
-Cleaning (``multimodal.data.cleaning``) turns the raw ``Products.csv`` /
-``Images.csv`` / ``images/`` into a ``listings.jsonl`` and a folder of square
+Cleaning (``multimodal.data.cleaning``) turns a raw catalogue (the scraped
+``Products.csv`` / ``Images.csv`` / ``images/`` layout, or a generic JSON
+Lines, CSV or Parquet file) into a ``listings.jsonl`` and a folder of square
 RGB photos; everything downstream reads that, never the raw files, so the
 messy parsing lives in exactly one place.
 """
@@ -16,11 +17,15 @@ from pathlib import Path
 LISTINGS_FILE = "listings.jsonl"
 IMAGES_DIR = "images"
 REPORT_FILE = "report.json"
+DEFAULT_CURRENCY = "GBP"
+# The root of listings whose catalogue row named no category: searchable, never
+# a training class (a model cannot learn "we do not know" as a category).
+UNCATEGORISED = "Uncategorised"
 
 
 @dataclass(frozen=True)
 class Listing:
-    """One cleaned listing; ``id`` is the ``Products.csv`` id (a string)."""
+    """One cleaned listing; ``id`` is the catalogue's id (a string)."""
 
     id: str
     title: str
@@ -29,10 +34,16 @@ class Listing:
     location: str
     category_path: tuple[str, ...]
     image_ids: tuple[str, ...] = field(default_factory=tuple)
+    currency: str = DEFAULT_CURRENCY  # ISO 4217 code of ``price``
 
     @property
     def root(self) -> str:
         return self.category_path[0] if self.category_path else ""
+
+    @property
+    def categorised(self) -> bool:
+        """Whether the listing has a real category, so it can be trained and scored on."""
+        return self.root not in ("", UNCATEGORISED)
 
     @property
     def category(self) -> str:
@@ -58,6 +69,7 @@ class Listing:
             location=row.get("location", ""),
             category_path=tuple(row.get("category_path", ())),
             image_ids=tuple(row.get("image_ids", ())),
+            currency=row.get("currency") or DEFAULT_CURRENCY,
         )
 
 

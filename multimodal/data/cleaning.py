@@ -1,81 +1,43 @@
-"""Turning the raw marketplace files into the cleaned catalogue.
+"""Turning any raw catalogue into the cleaned catalogue, with one set of rules.
 
-The raw data is scraped: prices are display strings, titles carry the site's
-`` | in Town, County | Gumtree`` tail, descriptions hold bare ``\\r``, and any
-photo may be missing or corrupt. The parsers here are small pure functions so
-each quirk is tested on its own; ``clean_catalogue`` applies them and counts
-every row it drops or repairs in a ``CleanReport``, so nothing is lost
-silently.
+A reader (``multimodal.data.readers``) hands over raw rows from the Gumtree
+layout or a generic file; prices are display strings in any style,
+descriptions hold bare ``\\r``, and any photo may be missing or corrupt.
+The parsers are small pure functions so each quirk is tested on its own;
+``clean_catalogue`` applies them and records every row it drops or repairs,
+by row number and reason, in a ``CleanReport``, so nothing is lost silently.
+A row is dropped only without an id or a title, or when its id repeats an
+earlier row's; a row without a category is kept under ``UNCATEGORISED``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import pandas as pd
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from multimodal.data.catalogue import (
+    DEFAULT_CURRENCY,
     IMAGES_DIR,
     LISTINGS_FILE,
     REPORT_FILE,
+    UNCATEGORISED,
     Listing,
     write_listings,
 )
-from multimodal.data.raw import check_data_dir, raw_image_path, read_images, read_products
+from multimodal.data.prices import normalise_currency, parse_price
+from multimodal.data.readers import read_catalogue
+from multimodal.data.rows import RawCatalogue, RawDataError, RawRow
 
-_PRICE = re.compile(r"^£?\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?$")
-_FREE_WORDS = {"free", "£free", "free!"}
-# " | in Town, County | Gumtree" at the very end; the town part may not hold
-# a "|", so a title with its own "|" inside keeps everything before the tail.
-_TITLE_TAIL = re.compile(r"\s*\|\s*in\s+([^|]*?)\s*\|\s*Gumtree\s*$", re.IGNORECASE)
-_SITE_TAIL = re.compile(r"\s*\|\s*Gumtree\s*$", re.IGNORECASE)
+LISTING_DROPPED = "listing dropped"  # why a dropped row's photos were not cleaned
 _RESAMPLE = Image.Resampling.BICUBIC
 _JPEG_QUALITY = 92
-
-
-def parse_price(raw: object) -> float | None:
-    """``"£1,234.00"`` → 1234.0, free items → 0.0, anything else → None."""
-    if not isinstance(raw, str):
-        return None
-    text = raw.strip().lower().replace(" ", "")
-    if not text:
-        return None
-    if text in _FREE_WORDS:
-        return 0.0
-    match = _PRICE.match(text)
-    if match is None:
-        return None
-    return float(match.group(1).replace(",", "") + (match.group(2) or ""))
-
-
-def split_title(raw: str) -> tuple[str, str | None]:
-    """The title without the site tail, and the tail's location if it had one."""
-    text = " ".join(raw.split())
-    match = _TITLE_TAIL.search(text)
-    if match:
-        return text[: match.start()].strip(), match.group(1).strip()
-    site = _SITE_TAIL.search(text)
-    if site:
-        return text[: site.start()].strip(), None
-    return text, None
-
-
-def clean_title(raw: str) -> str:
-    """Strip the `` | in Town, County | Gumtree`` tail and squeeze whitespace."""
-    return split_title(raw)[0]
-
-
-def parse_category(raw: str) -> tuple[str, ...]:
-    """``"Root / Sub / Leaf"`` → ``("Root", "Sub", "Leaf")``; empty → ``()``."""
-    parts = (part.strip() for part in (raw or "").split(" / "))
-    return tuple(part for part in parts if part)
 
 
 def clean_description(raw: str) -> str:
@@ -150,33 +112,46 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 
 @dataclass
 class CleanReport:
-    """What cleaning kept, repaired and dropped, row by row counted."""
+    """What cleaning kept, repaired and dropped, each problem with its row number."""
 
-    data_dir: str
+    data_dir: str  # the catalogue read: a Gumtree folder or a generic file
     out_dir: str
     image_size: int
-    products_raw: int = 0
+    format: str = "gumtree"
+    default_currency: str = DEFAULT_CURRENCY
+    products_raw: int = 0  # rows in the catalogue
     products: int = 0  # listings written
-    images_raw: int = 0  # rows in Images.csv
+    images_raw: int = 0  # photo references (Images.csv rows, or photos listed in rows)
     images: int = 0  # cleaned photos attached to a listing
     images_copied: int = 0
     images_converted: int = 0
     images_reused: int = 0  # already cleaned by an earlier run
     products_without_images: int = 0  # kept listings with no usable photo
-    price_unparsed: int = 0
-    price_unparsed_examples: list[str] = field(default_factory=list)
+    price_unparsed: int = 0  # kept listings without a price (missing or bad)
     price_free: int = 0
+    uncategorised: int = 0  # kept for search under UNCATEGORISED, left out of training
+    currencies: dict[str, int] = field(default_factory=dict)  # listings per currency
     titles_repaired: int = 0  # site tail removed
     titles_without_tail: int = 0  # kept as they were
     descriptions_repaired: int = 0  # bare "\r" normalised or padding stripped
     locations_from_title: int = 0  # empty location filled from the title tail
+    # rows not written: {"row", "id", "reason"}
     dropped_products: list[dict[str, str]] = field(default_factory=list)
+    # rows written with something missing: {"row", "id", "reason", "value"}
+    row_problems: list[dict[str, str]] = field(default_factory=list)
+    # photo references never tried: {"row", "id", "product_id", "reason"} (and
+    # "listing_row" when the reason is that the row naming them was dropped)
     dropped_image_rows: list[dict[str, str]] = field(default_factory=list)
+    # photos that could not be read: {"row", "image_id", "product_id", "photo", "reason"}
     bad_images: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def dropped_products_by_reason(self) -> dict[str, int]:
         return _count_reasons(self.dropped_products)
+
+    @property
+    def row_problems_by_reason(self) -> dict[str, int]:
+        return _count_reasons(self.row_problems)
 
     @property
     def dropped_image_rows_by_reason(self) -> dict[str, int]:
@@ -185,6 +160,7 @@ class CleanReport:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["dropped_products_by_reason"] = self.dropped_products_by_reason
+        data["row_problems_by_reason"] = self.row_problems_by_reason
         data["dropped_image_rows_by_reason"] = self.dropped_image_rows_by_reason
         data["bad_images_count"] = len(self.bad_images)
         return data
@@ -198,8 +174,47 @@ class CleanReport:
             f"{self.images_converted} converted, {len(self.bad_images)} bad, "
             f"{len(self.dropped_image_rows)} rows dropped), "
             f"{self.products_without_images} listings without photos, "
-            f"{self.price_unparsed} unparsed prices -> {self.out_dir}"
+            f"{self.price_unparsed} unparsed prices, {self.uncategorised} uncategorised "
+            f"-> {self.out_dir}"
         )
+
+    def problem_lines(self, limit: int = 20) -> list[str]:
+        """One line per problem, by row number, the first ``limit`` of them.
+
+        A dropped listing's photos are counted on its own line, not listed.
+        """
+        photos_of_dropped: dict[str, int] = {}
+        for p in self.dropped_image_rows:
+            if p["reason"] == LISTING_DROPPED:
+                photos_of_dropped[p["listing_row"]] = photos_of_dropped.get(p["listing_row"], 0) + 1
+        lines = []
+        for p in self.dropped_products:
+            photos = photos_of_dropped.get(p["row"], 0)
+            lines.append(
+                f"row {p['row']}: {p['reason']} (id {p['id']!r}): dropped"
+                + (f" with its {photos} photo(s)" if photos else "")
+            )
+        lines += [
+            f"row {p['row']}: {p['reason']}"
+            + (f" {p['value']!r}" if p["value"] else "")
+            + f" (id {p['id']!r}): kept"
+            for p in self.row_problems
+        ]
+        lines += [
+            f"row {p['row']}: photo {p['photo']!r} {p['reason']} (id {p['product_id']!r}): "
+            "listing kept without it"
+            for p in self.bad_images
+        ]
+        lines += [
+            f"{'Images.csv ' if self.format == 'gumtree' else ''}row {p['row']}: "
+            f"photo {p['id']!r} not used: {p['reason']}"
+            for p in self.dropped_image_rows
+            if p["reason"] != LISTING_DROPPED
+        ]
+        if len(lines) > limit:
+            rest = len(lines) - limit
+            lines = [*lines[:limit], f"... and {rest} more in {Path(self.out_dir) / REPORT_FILE}"]
+        return lines
 
 
 def _count_reasons(rows: list[dict[str, str]]) -> dict[str, int]:
@@ -216,129 +231,168 @@ def _previous_image_size(out_dir: Path) -> int | None:
         return None
 
 
-def clean_products(products: pd.DataFrame, report: CleanReport) -> list[Listing]:
-    """Parse every ``Products.csv`` row into a listing (no photos yet).
+def _drop_reason(row: RawRow, seen: set[str]) -> str | None:
+    if not row.id:
+        return "missing id"
+    if row.id in seen:
+        return "duplicate id"
+    if not row.title:
+        return "missing title"
+    return None
 
-    Rows that cannot be listings are dropped and recorded in ``report``, as
-    are the repairs made to the others.
+
+def _price_and_currency(row: RawRow, default: str, report: CleanReport) -> tuple[float | None, str]:
+    """The row's price and its currency: the row's own code, the price's sign, or the default."""
+
+    def problem(reason: str, value: object) -> None:
+        report.row_problems.append(
+            {"row": row.row, "id": row.id, "reason": reason, "value": str(value)}
+        )
+
+    explicit = normalise_currency(row.currency) if row.currency else None
+    if row.currency and explicit is None:
+        problem("bad currency", row.currency)
+    price = parse_price(row.price)
+    if price is None:
+        problem("missing price" if row.price in ("", None) else "bad price", row.price)
+        return None, explicit or default
+    if explicit and price.currency and price.currency != explicit:
+        problem("bad price", f"{row.price} is not in {explicit}")
+        return None, explicit
+    return price.amount, explicit or price.currency or default
+
+
+def clean_rows(raw: RawCatalogue, report: CleanReport) -> list[tuple[Listing, RawRow]]:
+    """Each usable raw row as a listing (no photos yet), beside the row it came from.
+
+    Rows that cannot be listings are dropped and recorded in ``report``, with
+    the photos they named; rows kept with a problem are recorded too.
     """
-    kept: list[Listing] = []
+    report.dropped_products.extend(raw.unreadable_rows)
+    kept: list[tuple[Listing, RawRow]] = []
     seen: set[str] = set()
-    for index, row in zip(products.index, products.itertuples(index=False), strict=True):
-        product_id = row.id.strip()
-        title, tail_location = split_title(row.product_name)
-        category = parse_category(row.category)
-        reason = None
-        if not product_id:
-            reason = "missing id"
-        elif product_id in seen:
-            reason = "duplicate id"
-        elif not title:
-            reason = "no title"
-        elif not category:
-            reason = "no category"
+    for row in raw.rows:
+        reason = _drop_reason(row, seen)
         if reason:
-            report.dropped_products.append({"row": str(index), "id": product_id, "reason": reason})
+            report.dropped_products.append({"row": row.row, "id": row.id, "reason": reason})
+            report.dropped_image_rows.extend(
+                {
+                    "row": p.row,
+                    "id": p.name,
+                    "product_id": row.id,
+                    "listing_row": row.row,
+                    "reason": LISTING_DROPPED,
+                }
+                for p in row.photos
+            )
             continue
-        seen.add(product_id)
-
-        if tail_location is not None:
+        seen.add(row.id)
+        if row.title_location is not None:
             report.titles_repaired += 1
-        elif title == " ".join(row.product_name.split()):
+        elif not row.title_tail:
             report.titles_without_tail += 1
-        price = parse_price(row.price)
+        price, currency = _price_and_currency(row, report.default_currency, report)
         if price is None:
             report.price_unparsed += 1
-            if len(report.price_unparsed_examples) < 20:
-                report.price_unparsed_examples.append(row.price)
         elif price == 0.0:
             report.price_free += 1
-        description = clean_description(row.product_description)
-        if description != row.product_description:
+        report.currencies[currency] = report.currencies.get(currency, 0) + 1
+        category = row.category
+        if not category:
+            report.uncategorised += 1
+            report.row_problems.append(
+                {"row": row.row, "id": row.id, "reason": "missing category", "value": ""}
+            )
+            category = (UNCATEGORISED,)
+        description = clean_description(row.description)
+        if description != row.description:
             report.descriptions_repaired += 1
         location = " ".join(row.location.split())
-        if not location and tail_location:
-            location = tail_location
+        if not location and row.title_location:
+            location = row.title_location
             report.locations_from_title += 1
-        kept.append(
-            Listing(
-                id=product_id,
-                title=title,
-                description=description,
-                price=price,
-                location=location,
-                category_path=category,
-            )
+        listing = Listing(
+            id=row.id,
+            title=row.title,
+            description=description,
+            price=price,
+            location=location,
+            category_path=category,
+            currency=currency,
         )
+        kept.append((listing, row))
     return kept
 
 
-def _image_rows(images, product_ids: set[str], report: CleanReport) -> list[tuple[str, str]]:
-    """(image id, product id) rows worth cleaning; the others are recorded as dropped."""
-    rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for index, row in zip(images.index, images.itertuples(index=False), strict=True):
-        image_id, product_id = row.id.strip(), row.product_id.strip()
-        reason = None
-        if not image_id:
-            reason = "missing image id"
-        elif image_id in seen:
-            reason = "duplicate image id"
-        elif product_id not in product_ids:
-            reason = "unknown or dropped product"
-        if reason:
-            report.dropped_image_rows.append(
-                {"row": str(index), "id": image_id, "product_id": product_id, "reason": reason}
-            )
-            continue
-        seen.add(image_id)
-        rows.append((image_id, product_id))
-    return rows
-
-
-def clean_catalogue(
-    data_dir: Path, out_dir: Path, image_size: int = 256, progress: bool = True
-) -> CleanReport:
-    """Clean a raw catalogue into ``out_dir`` and return what happened.
-
-    Idempotent: a photo already cleaned at the same size, newer than its
-    source, is reused untouched, so a second run only re-reads the CSVs.
-    """
-    if image_size < 8:
-        raise ValueError(f"image size {image_size} is too small (need at least 8 pixels)")
-    check_data_dir(data_dir)
-    report = CleanReport(data_dir=str(data_dir), out_dir=str(out_dir), image_size=image_size)
-    products = read_products(data_dir)
-    images = read_images(data_dir)
-    report.products_raw, report.images_raw = len(products), len(images)
-
-    rows = clean_products(products, report)
-    image_rows = _image_rows(images, {row.id for row in rows}, report)
-
+def _clean_photos(
+    kept: list[tuple[Listing, RawRow]], out_dir: Path, report: CleanReport, progress: bool
+) -> dict[str, list[str]]:
+    """Clean every kept row's photos; listing id → the image ids that worked."""
     image_dir = out_dir / IMAGES_DIR
     image_dir.mkdir(parents=True, exist_ok=True)
-    reuse = _previous_image_size(out_dir) == image_size
+    reuse = _previous_image_size(out_dir) == report.image_size
+    photos = [(listing.id, photo) for listing, row in kept for photo in row.photos]
     good: dict[str, list[str]] = {}
-    for image_id, product_id in tqdm(
-        image_rows, desc="cleaning images", unit="img", disable=not progress
-    ):
-        src, dst = raw_image_path(data_dir, image_id), image_dir / f"{image_id}.jpg"
+    for listing_id, photo in tqdm(photos, desc="cleaning images", unit="img", disable=not progress):
+        src, dst = photo.path, image_dir / f"{photo.image_id}.jpg"
         try:
             if reuse and dst.exists() and src.exists() and _newer(dst, src):
                 report.images_reused += 1
-            elif clean_image(src, dst, image_size) == "copied":
+            elif clean_image(src, dst, report.image_size) == "copied":
                 report.images_copied += 1
             else:
                 report.images_converted += 1
         except BadImage as exc:
             dst.unlink(missing_ok=True)
             report.bad_images.append(
-                {"image_id": image_id, "product_id": product_id, "reason": str(exc)}
+                {
+                    "row": photo.row,
+                    "image_id": photo.image_id,
+                    "product_id": listing_id,
+                    "photo": photo.name,
+                    "reason": str(exc),
+                }
             )
             continue
-        good.setdefault(product_id, []).append(image_id)
+        good.setdefault(listing_id, []).append(photo.image_id)
+    return good
 
-    listings = [replace(row, image_ids=tuple(good.get(row.id, ()))) for row in rows]
+
+def clean_catalogue(
+    data_dir: Path,
+    out_dir: Path,
+    image_size: int = 256,
+    progress: bool = True,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    currency: str = DEFAULT_CURRENCY,
+) -> CleanReport:
+    """Clean a raw catalogue (a Gumtree folder or a generic file) into ``out_dir``.
+
+    ``mapping`` names a generic file's columns (field → column); ``currency``
+    is the code of prices that name none. Idempotent: a photo already cleaned
+    at the same size, newer than its source, is reused untouched, so a second
+    run only re-reads the catalogue.
+    """
+    if image_size < 8:
+        raise ValueError(f"image size {image_size} is too small (need at least 8 pixels)")
+    default_currency = normalise_currency(currency)
+    if default_currency is None:
+        raise RawDataError(f"currency {currency!r} is not a three-letter ISO code like EUR")
+    raw = read_catalogue(data_dir, mapping)
+    report = CleanReport(
+        data_dir=str(data_dir),
+        out_dir=str(out_dir),
+        image_size=image_size,
+        format=raw.format,
+        default_currency=default_currency,
+        products_raw=raw.rows_raw,
+        images_raw=raw.photos_raw,
+        dropped_image_rows=list(raw.dropped_photos),
+    )
+    kept = clean_rows(raw, report)
+    good = _clean_photos(kept, out_dir, report, progress)
+    listings = [replace(listing, image_ids=tuple(good.get(listing.id, ()))) for listing, _ in kept]
     report.products = len(listings)
     report.images = sum(len(listing.image_ids) for listing in listings)
     report.products_without_images = sum(1 for listing in listings if not listing.image_ids)

@@ -1,9 +1,10 @@
 """Category labels ↔ class indices, learnt from the data and saved with models.
 
-The classes are whatever roots the catalogue has (13 in the real data, six in
-the synthetic one), sorted so the same data always gives the same indices; a
-model stores its encoder beside its weights so predictions decode with the
-classes it was trained on.
+The classes are whatever roots the catalogue has, however many, sorted so the
+same data always gives the same indices; a model stores its encoder beside its
+weights so predictions decode with the classes it was trained on. Listings
+without a category ("Uncategorised") are no class: they are left out of
+training (see ``multimodal.data.splits``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+
+from multimodal.data.catalogue import UNCATEGORISED
 
 
 class LabelEncoder:
@@ -24,8 +27,8 @@ class LabelEncoder:
 
     @classmethod
     def fit(cls, labels: Iterable[str]) -> LabelEncoder:
-        """The sorted distinct labels; empty labels (no category) are not a class."""
-        return cls(sorted({label for label in labels if label}))
+        """The sorted distinct labels; no category (empty or "Uncategorised") is not a class."""
+        return cls(sorted({label for label in labels if label and label != UNCATEGORISED}))
 
     @property
     def classes(self) -> list[str]:

@@ -8,6 +8,8 @@ only a substantial description is (a re-post often edits one of them), so a
 model is never tested on an ad it was trained on under another id.
 The split is saved once and reused by every later step; when the catalogue
 grows, new listings are placed deterministically without moving old ones.
+Listings without a category (``Listing.categorised`` false) are in no split:
+they are searchable but nothing can be learnt or scored from them.
 """
 
 from __future__ import annotations
@@ -170,13 +172,14 @@ def make_split(
     seed: int = 0,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
 ) -> Split:
-    """Split listings, stratified by root, each duplicate group in one split.
+    """Split the categorised listings, stratified by root, each duplicate group in one split.
 
     Per root, the groups are shuffled with the seed, then placed largest
     first, each into the split furthest below its share so far: with mostly
     single listings this lands within one listing of the target fractions.
     """
     fractions = _check_fractions(fractions)
+    listings = [listing for listing in listings if listing.categorised]
     ids = [listing.id for listing in listings]
     if len(set(ids)) != len(ids):
         raise ValueError("listing ids must be unique to split them")
@@ -214,8 +217,9 @@ def load_or_make_split(path: Path, listings: Sequence[Listing], seed: int = 0) -
     Old listings never move. A new listing joins the split of an existing
     listing sharing a duplicate key (same ad), else a split picked by hashing its
     id. Listings no longer in the catalogue are left out. The file is
-    rewritten only when something changed.
+    rewritten only when something changed. Uncategorised listings are left out.
     """
+    listings = [listing for listing in listings if listing.categorised]
     if not path.exists():
         split = make_split(listings, seed=seed)
         split.save(path)

@@ -195,7 +195,7 @@ _PLACES = (
 _CANVASES = ((256, 256), (256, 256), (256, 256), (320, 240), (240, 320), (300, 300))
 
 
-def _uuid(rng: random.Random) -> str:
+def random_uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
@@ -205,7 +205,7 @@ def _colour(hue: float, sat: float, val: float) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True)
-class _Look:
+class Look:
     """What makes one listing's object recognisable across its photos."""
 
     shape: str
@@ -217,10 +217,11 @@ class _Look:
     spots: tuple[tuple[float, float, tuple[int, int, int]], ...]  # object-relative
 
 
-def _look(rng: random.Random, root: _Root, sub: int) -> _Look:
-    hue = root.hue + rng.uniform(-0.05, 0.05)
-    return _Look(
-        shape=root.shape,
+def make_look(rng: random.Random, shape: str, hue: float, sub: int) -> Look:
+    """A new object of ``shape`` in the colour family ``hue``, marked with ``sub + 1`` bars."""
+    hue = hue + rng.uniform(-0.05, 0.05)
+    return Look(
+        shape=shape,
         sub=sub,
         colour=_colour(hue, rng.uniform(0.5, 0.95), rng.uniform(0.45, 0.95)),
         accent=_colour(hue + 0.5, rng.uniform(0.3, 0.9), rng.uniform(0.3, 0.9)),
@@ -317,7 +318,7 @@ def _inner(shape: str) -> list[tuple[float, float]] | None:
     return None
 
 
-def _render(look: _Look, rng: random.Random) -> Image.Image:
+def render_photo(look: Look, rng: random.Random) -> Image.Image:
     """One photo of the object; each call moves, scales and turns it a little."""
     width, height = rng.choice(_CANVASES)
     background = _colour(rng.random(), rng.uniform(0.0, 0.25), rng.uniform(0.75, 1.0))
@@ -410,7 +411,7 @@ def generate_catalogue(out_dir: Path, n_listings: int = 300, seed: int = 0) -> P
     image_dir.mkdir(parents=True, exist_ok=True)
     products: list[dict[str, str]] = []
     image_rows: list[dict[str, str]] = []
-    looks: list[_Look] = []
+    looks: list[Look] = []
     titles: list[str] = []
     for i in range(n_listings):
         root = ROOTS[i % len(ROOTS)] if i < len(ROOTS) else rng.choice(ROOTS)
@@ -423,7 +424,7 @@ def generate_catalogue(out_dir: Path, n_listings: int = 300, seed: int = 0) -> P
             sub = rng.randrange(len(root.subs))
             title = _title(rng, root)
             description = _description(rng, root, title)
-            look = _look(rng, root, sub)
+            look = make_look(rng, root.shape, root.hue, sub)
             category = f"{root.name} / {root.subs[sub]}"
         else:  # the same ad posted again: same text and object, another id and town
             original = products[duplicate_of]
@@ -432,7 +433,7 @@ def generate_catalogue(out_dir: Path, n_listings: int = 300, seed: int = 0) -> P
             look = looks[duplicate_of]
         products.append(
             {
-                "id": _uuid(rng),
+                "id": random_uuid(rng),
                 "product_name": f"{title} | in {place} | Gumtree",
                 "category": category,
                 "product_description": description,
@@ -445,9 +446,9 @@ def generate_catalogue(out_dir: Path, n_listings: int = 300, seed: int = 0) -> P
         roll = rng.random()
         n_photos = 0 if roll < 0.05 else 1 if roll < 0.25 else 2
         for _ in range(n_photos):
-            image_id = _uuid(rng)
+            image_id = random_uuid(rng)
             image_rows.append({"id": image_id, "product_id": products[-1]["id"]})
-            img = _render(look, rng)
+            img = render_photo(look, rng)
             if rng.random() < 0.03:
                 img = img.convert("L")  # the odd greyscale upload
             img.save(image_dir / f"{image_id}.jpg", format="JPEG", quality=90)

@@ -1,4 +1,8 @@
-"""Cleaning: the raw quirks one at a time, then a whole catalogue end to end."""
+"""Cleaning the Gumtree layout: its quirks one at a time, then a whole catalogue end to end.
+
+The generic format's reader and problems are in ``test_generic.py``; prices in
+``test_prices.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,42 +14,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from multimodal.data.catalogue import load_clean_catalogue
-from multimodal.data.cleaning import (
-    clean_catalogue,
-    clean_description,
-    clean_title,
-    pad_to_square,
-    parse_category,
-    parse_price,
-)
-from multimodal.data.raw import RawDataError
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("£1,234.00", 1234.0),
-        ("£5.00", 5.0),
-        ("£10,000,000.00", 10_000_000.0),
-        (" £ 12.50 ", 12.5),
-        ("£7", 7.0),
-        ("40", 40.0),
-        ("£0.00", 0.0),
-        ("Free", 0.0),
-        ("free", 0.0),
-        ("", None),
-        ("POA", None),
-        ("£", None),
-        ("£1,23.00", None),
-        ("-£5.00", None),
-        ("£12.00.00", None),
-        (None, None),
-        (float("nan"), None),
-    ],
-)
-def test_parse_price(raw, expected):
-    assert parse_price(raw) == expected
+from multimodal.data.catalogue import UNCATEGORISED, load_clean_catalogue
+from multimodal.data.cleaning import clean_catalogue, clean_description, pad_to_square
+from multimodal.data.raw import RawDataError, clean_title
+from multimodal.data.rows import parse_category
 
 
 @pytest.mark.parametrize(
@@ -79,6 +51,9 @@ def test_clean_title(raw, expected):
         ("AC/DC records / Vinyl", ("AC/DC records", "Vinyl")),
         ("", ()),
         ("   ", ()),
+        (["Root", " Sub ", "", "Leaf"], ("Root", "Sub", "Leaf")),
+        ([], ()),
+        (None, ()),
     ],
 )
 def test_parse_category(raw, expected):
@@ -136,7 +111,7 @@ def test_clean_catalogue_counts_every_dropped_and_repaired_row(tmp_path):
         _product("a"),  # duplicate id
         _product("", title="Orphan"),  # missing id
         _product("b", title=" | in Leeds, West Yorkshire | Gumtree"),  # no title left
-        _product("c", category=""),  # no category
+        _product("c", category=""),  # no category: kept, uncategorised
         _product("d", price="ask me", location=""),
         _product("e", price="Free", title="Plain title"),
     ]
@@ -156,27 +131,35 @@ def test_clean_catalogue_counts_every_dropped_and_repaired_row(tmp_path):
 
     report = clean_catalogue(raw, tmp_path / "clean", image_size=32, progress=False)
 
-    assert report.products_raw == 7 and report.products == 3
-    assert report.dropped_products_by_reason == {
-        "duplicate id": 1,
-        "missing id": 1,
-        "no title": 1,
-        "no category": 1,
+    assert report.products_raw == 7 and report.products == 4
+    assert report.format == "gumtree"
+    assert {(p["row"], p["reason"]) for p in report.dropped_products} == {
+        ("1", "duplicate id"),
+        ("2", "missing id"),
+        ("3", "missing title"),
     }
+    assert [(p["row"], p["reason"], p["value"]) for p in report.row_problems] == [
+        ("4", "missing category", ""),
+        ("5", "bad price", "ask me"),
+    ]
     assert report.dropped_image_rows_by_reason == {
         "duplicate image id": 1,
-        "unknown or dropped product": 2,
+        "unknown product": 1,
+        "listing dropped": 1,
     }
-    assert {b["image_id"]: b["reason"].split(":")[0] for b in report.bad_images} == {
-        "img-a2": "unreadable",
-        "img-d": "missing file",
-        "img-e": "empty file",
+    assert {b["image_id"]: (b["row"], b["reason"].split(":")[0]) for b in report.bad_images} == {
+        "img-a2": ("1", "unreadable"),
+        "img-d": ("5", "missing file"),
+        "img-e": ("6", "empty file"),
     }
-    assert report.price_unparsed == 1 and report.price_unparsed_examples == ["ask me"]
-    assert report.price_free == 1
-    assert report.titles_repaired == 2 and report.titles_without_tail == 1
+    assert report.price_unparsed == 1 and report.price_free == 1
+    assert report.currencies == {"GBP": 4} and report.uncategorised == 1
+    assert report.titles_repaired == 3 and report.titles_without_tail == 1
     assert report.locations_from_title == 1
-    assert report.images == 1 and report.products_without_images == 2
+    assert report.images == 1 and report.products_without_images == 3
+    lines = report.problem_lines()
+    assert "row 3: missing title (id 'b'): dropped with its 1 photo(s)" in lines
+    assert "Images.csv row 3: photo 'img-x' not used: unknown product" in lines
     # every raw row is accounted for
     assert report.products + len(report.dropped_products) == report.products_raw
     assert (
@@ -189,11 +172,13 @@ def test_clean_catalogue_counts_every_dropped_and_repaired_row(tmp_path):
     assert listings["a"].description == "A lamp.\nWorks."
     assert listings["a"].title == "Lamp" and listings["a"].root == "Home & Garden"
     assert listings["d"].price is None and listings["d"].location == "Leeds, West Yorkshire"
-    assert listings["e"].price == 0.0
+    assert listings["e"].price == 0.0 and listings["e"].currency == "GBP"
+    assert listings["c"].category_path == (UNCATEGORISED,) and not listings["c"].categorised
     with Image.open(catalogue.image_path("img-a1")) as img:
         assert img.size == (32, 32) and img.mode == "RGB"
     saved = json.loads((tmp_path / "clean" / "report.json").read_text())
-    assert saved["bad_images_count"] == 3 and saved["products"] == 3
+    assert saved["bad_images_count"] == 3 and saved["products"] == 4
+    assert saved["row_problems_by_reason"] == {"missing category": 1, "bad price": 1}
 
 
 def test_short_rows_and_crlf_line_ends_are_read(tmp_path):

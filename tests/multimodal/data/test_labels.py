@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from multimodal.data.catalogue import UNCATEGORISED
 from multimodal.data.labels import LabelEncoder
 
 
@@ -13,6 +14,11 @@ def test_fit_sorts_distinct_labels_and_round_trips(tmp_path):
     assert [labels.decode(labels.encode(c)) for c in labels.classes] == labels.classes
     labels.save(tmp_path / "labels.json")
     assert LabelEncoder.load(tmp_path / "labels.json") == labels
+
+
+def test_uncategorised_is_no_class():
+    labels = LabelEncoder.fit(["Toys", UNCATEGORISED, "Art", ""])
+    assert labels.classes == ["Art", "Toys"]
 
 
 def test_built_from_the_catalogue_not_hard_coded(clean_synthetic):

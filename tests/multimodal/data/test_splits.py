@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from multimodal.data.catalogue import Listing
-from multimodal.data.cleaning import CleanReport, clean_products
-from multimodal.data.raw import read_products
+from multimodal.data.catalogue import UNCATEGORISED, Listing
+from multimodal.data.cleaning import CleanReport, clean_rows
+from multimodal.data.raw import read_gumtree
 from multimodal.data.splits import (
     SPLIT_NAMES,
     Split,
@@ -125,6 +125,16 @@ def test_load_or_make_reuses_and_extends_without_moving(clean_synthetic, tmp_pat
     assert load_or_make_split(path, grown, seed=0) == second  # deterministic
 
 
+def test_uncategorised_listings_are_in_no_split(tmp_path):
+    listings = [_listing(i, ("Toys", "Books")[i % 2]) for i in range(40)]
+    loose = [_listing(100 + i, UNCATEGORISED) for i in range(5)]
+    split = make_split([*listings, *loose], seed=0)
+    _assert_integrity(split, listings)
+    assert UNCATEGORISED not in {root for counts in split.counts.values() for root in counts}
+    saved = load_or_make_split(tmp_path / "split.json", [*listings, *loose], seed=0)
+    assert not {listing.id for listing in loose} & set(saved.assignment())
+
+
 def test_load_or_make_refuses_another_seed(clean_synthetic, tmp_path):
     path = tmp_path / "split.json"
     load_or_make_split(path, clean_synthetic.listings, seed=0)
@@ -135,7 +145,7 @@ def test_load_or_make_refuses_another_seed(clean_synthetic, tmp_path):
 @pytest.mark.realdata
 def test_real_data_split_keeps_groups_whole(real_data_dir):
     report = CleanReport(data_dir=str(real_data_dir), out_dir="", image_size=0)
-    listings = clean_products(read_products(real_data_dir), report)
+    listings = [listing for listing, _ in clean_rows(read_gumtree(real_data_dir), report)]
     split = make_split(listings, seed=0)
     _assert_integrity(split, listings)
     assert len(listings) == 7156 and split.duplicate_groups > 0

@@ -8,6 +8,7 @@ import pytest
 
 from multimodal.data.raw import RawDataError
 from multimodal.data.stats import catalogue_stats
+from multimodal.data.synthetic_generic import generate_generic_catalogue
 
 
 def test_stats_on_synthetic(synthetic_raw_dir):
@@ -34,3 +35,14 @@ def test_stats_on_real_data(real_data_dir):
     assert (stats["products"], stats["images"], stats["categories"]) == (7156, 12604, 13)
     assert stats["products_without_images"] == 104
     assert stats["price_unparsed"] == 0
+
+
+def test_stats_on_a_generic_catalogue_file(tmp_path):
+    made = generate_generic_catalogue(tmp_path, n_listings=60, seed=1, fmt="csv")
+    stats = catalogue_stats(made.path, made.mapping)
+    assert (stats["format"], stats["products"], stats["categories"]) == ("csv", 60, 4)
+    assert stats["products_without_category"] == 2 and stats["price_unparsed"] == 2
+    assert stats["duplicate_product_ids"] == 2
+    assert stats["image_files_missing"] == 1  # the other bad photo is there, but corrupt
+    assert sum(stats["photos_per_product"].values()) == 60 - 2  # rows with an id
+    json.dumps(stats)
