@@ -10,7 +10,7 @@ from multimodal.word_channel import WordChannel, hashed_counts, title_of, width
 
 TEXTS = [
     "ps4 console with two controllers",
-    "xbox one s 1tb console",
+    "games console with two pads",
     "nintendo switch console and games",
     "oak dining table and four chairs",
     "pine wardrobe with drawers",
