@@ -93,11 +93,11 @@ def describe_images(
     encoder, images: Sequence[Image.Image], cfg: InstanceConfig | None = None
 ) -> RawDescriptors:
     """Raw descriptors of query photos (one trunk pass), as the feature cache holds them."""
-    cfg = cfg or InstanceConfig()
     import torch
 
     from multimodal.data.transforms import eval_transform
 
+    cfg = cfg or InstanceConfig()
     preprocess = eval_transform(encoder.cfg.image_size, encoder.normalise)
     pixels = torch.stack([preprocess(image.convert("RGB")) for image in images])
     with torch.inference_mode():
@@ -113,9 +113,9 @@ def describe_files(
     encoder, paths: Sequence[Path], features_root: Path, cfg: InstanceConfig | None = None
 ) -> RawDescriptors:
     """Raw descriptors of catalogue photos, trunk outputs from the training feature cache."""
-    cfg = cfg or InstanceConfig()
     from multimodal.data.transforms import eval_transform
 
+    cfg = cfg or InstanceConfig()
     preprocess = eval_transform(encoder.cfg.image_size, encoder.normalise)
     channels = cfg.texture_channels
     maps, _ = image_trunk_maps(encoder, list(paths), preprocess, features_root, channels)
