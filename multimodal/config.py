@@ -31,8 +31,7 @@ class ImageEncoderConfig:
 
     backbone: str = "auto"
     resnet50_weights: str | None = None  # a torchvision state-dict file, else the torch cache
-    # The cleaned photos' own side: no resampling. On the real data 256 px beat
-    # ImageNet's 224 on validation (photo-only 62.9% against 61.1%; the README).
+    # The cleaned photos' own side: no resampling (it also beat ImageNet's 224 on validation).
     image_size: int = 256
     batch_size: int = 32
     # The last ``trainable_blocks`` blocks (plus the head conv) adapt in stage 2,
@@ -54,18 +53,50 @@ class WordConfig:
 
     n_features: int = 2**16  # hashed buckets per analyser (words 1-2, characters 2-5)
     # Inverse L2 strength of its logistic regression. Weak regularisation wins: rare
-    # exact tokens (model numbers, brands) are the ones worth trusting. Channel alone,
-    # 4-fold CV over train+val (re-posted ads kept in one fold): C 10 → 100 80.7 → 81.3%
-    # without the title block, 81.6 → 81.9% with it.
+    # exact tokens (model numbers, brands) are the ones worth trusting.
     c: float = 100.0
     max_iter: int = 2000
     # A second pair of analysers on the title alone, so title n-grams weigh apart
-    # from the same n-grams in a long description (+0.6-0.9 points in that CV).
+    # from the same n-grams in a long description.
     title_block: bool = True
 
 
 # What a bundle saved before a ``WordConfig`` field existed was built with.
 LEGACY_WORD = {"title_block": False}
+
+
+@dataclass(frozen=True)
+class NeighbourGrid:
+    """The photo-neighbour vote settings tried on validation (``photo_neighbours.fit``).
+
+    Each grid is tried in order and a tie keeps the earlier setting, so the simplest
+    (fewer neighbours, a lower temperature, a smaller share) wins a tie.
+    """
+
+    k: tuple[int, ...] = (5, 10, 20, 30)
+    temperature: tuple[float, ...] = (0.03, 0.05, 0.1)
+    # The vote's share of the mixed log-probabilities: 0 is the head alone (off),
+    # 1 the vote alone.
+    weight: tuple[float, ...] = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    """How photo-level instance descriptors are built (``multimodal.instance_features``).
+
+    The catalogue's descriptors and a query's must be built with the same settings;
+    the index stores only the projection, so callers keep to these defaults unless
+    they rebuild the whole channel.
+    """
+
+    hist_bins: tuple[int, int, int] = (16, 4, 4)  # hue, saturation, value
+    hist_weight: float = 0.5  # share of the colour part against each pooled-trunk part
+    gem_power: float = 3.0
+    # Wider mid maps are averaged in channel groups down to this many channels. The
+    # statistics are cached with the trunk maps, under a name that records the count.
+    texture_channels: int = 128
+    texture_dims: int = 1024  # principal directions of the texture part kept before whitening
+    texture_weight: float = 0.7  # its share of the similarity against the colour-and-trunk part
 
 
 @dataclass(frozen=True)
@@ -91,9 +122,20 @@ class TrainConfig:
     text_photo_weight: float = 0.5
     photo_listing_weight: float = 0.5
     label_name_weight: float = 0.2
+    # the categories are noisy ("Other Goods" overlaps everything)
+    label_smoothing: float = 0.1
     flip_features: bool = True  # mirror cached image activations as augmentation
     # stage 2's forward pass: bf16 autocast where the CPU has it (``multimodal.precision``)
     precision: Precision = "auto"
+    # after training, tuned on validation: the head's ``mix_weights`` (fused prediction's
+    # share of the text-only and image-only ones), tried in order, ties keep the earlier
+    mix_grid: tuple[tuple[float, float], ...] = tuple(
+        (a, b) for a in (0.0, 0.5, 1.0, 2.0) for b in (0.0, 0.25, 0.5, 1.0)
+    )
+    # The weakly regularised word channel is confident, so its weight beside the
+    # encoders' log-probabilities must reach well above 1.
+    word_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
+    neighbours: NeighbourGrid = field(default_factory=NeighbourGrid)
 
 
 @dataclass(frozen=True)

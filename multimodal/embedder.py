@@ -161,7 +161,7 @@ class Embedder:
         """Root-category probabilities (summing to 1) from text, photos, or both.
 
         Photos alone are classified with the bundle's ``PhotoNeighbours`` vote blended
-        in, as ``multimodal.train.predict_logits`` does for evaluation."""
+        in, as ``multimodal.blending.predict_logits`` does for evaluation."""
         if not (text and text.strip()) and not images:
             raise ValueError("predicting a category needs text or a photo")
         head = self.model.head

@@ -25,8 +25,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from multimodal.config import InstanceConfig
+from multimodal.texture import texture_statistics
+
 CHUNK_ITEMS = 512
 STATS_FILE = "stats.json"
+# Texture statistics cached before their channel count was a setting were named
+# without it; that count keeps the bare name, so those caches stay valid.
+UNNAMED_TEXTURE_CHANNELS = 128
 
 
 def text_key(text: str) -> str:
@@ -182,16 +188,15 @@ def text_trunk_states(encoder, texts: Sequence[str], root: Path) -> tuple[list[n
     return out, computed
 
 
-def image_texture_namespace(encoder) -> str:
-    return f"image-{encoder.trunk_fingerprint}-texture"
+def image_texture_namespace(encoder, channels: int) -> str:
+    name = f"image-{encoder.trunk_fingerprint}-texture"
+    return name if channels == UNNAMED_TEXTURE_CHANNELS else f"{name}{channels}"
 
 
-def _trunk_pass(encoder, paths: Sequence[object], preprocess: Callable):
+def _trunk_pass(encoder, paths: Sequence[object], preprocess: Callable, texture_channels: int):
     """One frozen-trunk pass over photo files: float16 trunk maps and texture statistics."""
     import torch
     from PIL import Image
-
-    from multimodal.instance_features import texture_statistics
 
     pixels = []
     for path in paths:
@@ -199,11 +204,16 @@ def _trunk_pass(encoder, paths: Sequence[object], preprocess: Callable):
             pixels.append(preprocess(img.convert("RGB")))
     with torch.inference_mode():
         maps, mid = encoder.trunk.forward_with_mid(torch.stack(pixels))
-    return maps.to(torch.float16).numpy(), texture_statistics(mid).astype(np.float16)
+    stats = texture_statistics(mid, texture_channels)
+    return maps.to(torch.float16).numpy(), stats.astype(np.float16)
 
 
 def image_trunk_maps(
-    encoder, paths: Sequence[Path], preprocess: Callable, root: Path
+    encoder,
+    paths: Sequence[Path],
+    preprocess: Callable,
+    root: Path,
+    texture_channels: int = InstanceConfig().texture_channels,
 ) -> tuple[list[np.ndarray], int]:
     """Activation maps (float16) of ``encoder``'s frozen trunk for each photo file, and
     how many photos were not cached yet.
@@ -212,16 +222,17 @@ def image_trunk_maps(
     turns a PIL image into the normalised tensor the backbone expects (the eval
     transform), so cached maps are exactly what inference computes. The same
     pass caches each photo's texture statistics (``image_texture_statistics``),
-    which cost nothing more than a Gram matrix once the trunk has run.
+    which cost nothing more than a Gram matrix once the trunk has run (grouped down
+    to ``texture_channels``, ``InstanceConfig.texture_channels``).
     """
     cache = FeatureCache(root, image_trunk_namespace(encoder))
-    textures = FeatureCache(root, image_texture_namespace(encoder))
+    textures = FeatureCache(root, image_texture_namespace(encoder, texture_channels))
     keys = [file_key(p) for p in paths]
     key_of = dict(zip(paths, keys, strict=True))
     pending: dict[str, np.ndarray] = {}
 
     def compute(batch: list[object]) -> list[np.ndarray]:
-        maps, stats = _trunk_pass(encoder, batch, preprocess)
+        maps, stats = _trunk_pass(encoder, batch, preprocess, texture_channels)
         pending.update((key_of[path], row) for path, row in zip(batch, stats, strict=True))
         if len(pending) >= CHUNK_ITEMS:
             textures.put(dict(pending))
@@ -237,18 +248,22 @@ def image_trunk_maps(
 
 
 def image_texture_statistics(
-    encoder, paths: Sequence[Path], preprocess: Callable, root: Path
+    encoder,
+    paths: Sequence[Path],
+    preprocess: Callable,
+    root: Path,
+    texture_channels: int = InstanceConfig().texture_channels,
 ) -> tuple[list[np.ndarray], int]:
-    """Texture statistics (float16, ``instance_features.texture_statistics``) of each
-    photo file, and how many were not cached yet (photos whose trunk maps were
-    cached before these statistics existed: one more trunk pass)."""
+    """Texture statistics (float16, ``texture.texture_statistics``) of each photo file,
+    and how many were not cached yet (photos whose trunk maps were cached before
+    these statistics existed, or at another ``texture_channels``: one more trunk pass)."""
 
     def compute(batch: list[object]) -> list[np.ndarray]:
-        return list(_trunk_pass(encoder, batch, preprocess)[1])
+        return list(_trunk_pass(encoder, batch, preprocess, texture_channels)[1])
 
     encoder.eval()
     return cached_compute(
-        FeatureCache(root, image_texture_namespace(encoder)),
+        FeatureCache(root, image_texture_namespace(encoder, texture_channels)),
         [file_key(p) for p in paths],
         list(paths),
         compute,

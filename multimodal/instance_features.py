@@ -10,14 +10,17 @@ each part adds recall; together, with a whitening learned from pairs of
 photos of the same listing, they find the other photo of a listing far more
 often than the pooled backbone features do.
 
-A second part adds second-order texture statistics: the Gram matrix of the
-trunk's stride-16 map (which channels fire together, wherever they fire),
-reduced and whitened on its own and then joined to the first. A photo of the
-back of a phone shares little layout with one of its front, but the same
-surface, finish and lighting: in ``marketplace evaluate retrieval --split val``
-on the real data this part lifted the channel's other-photo recall@10 from
-0.766 to 0.781 and recall@1 from 0.601 to 0.639. (The same statistics of the
-last map added nothing: the pooled parts already hold that layer.)
+A second part adds second-order texture statistics (``multimodal.texture``): the
+Gram matrix of the trunk's stride-16 map (which channels fire together, wherever
+they fire), reduced and whitened on its own and then joined to the first. A
+photo of the back of a phone shares little layout with one of its front, but
+the same surface, finish and lighting, and on the real data's validation photos
+this part finds the other photo of a listing more often.
+
+The settings are an ``InstanceConfig``. The texture part's weight is saved with
+the fitted projection; the others shape the raw descriptors, so a catalogue and
+its queries must be described with the same ones (the defaults, unless a caller
+rebuilds the whole channel with others).
 
 Only the encoder's frozen ``trunk`` is used, read-only; its output is the one
 training caches, so a catalogue's descriptors come from that cache.
@@ -33,15 +36,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-if TYPE_CHECKING:
-    import torch
+from multimodal.config import InstanceConfig
+from multimodal.features import image_texture_statistics, image_trunk_maps
+from multimodal.texture import texture_statistics
 
-HIST_BINS = (16, 4, 4)  # hue, saturation, value
-HIST_WEIGHT = 0.5  # share of the colour part against each pooled-trunk part
-GEM_POWER = 3.0
-TEXTURE_CHANNELS = 128  # wider mid maps are averaged in channel groups down to this
-TEXTURE_DIMS = 1024  # principal directions of the texture part kept before whitening
-TEXTURE_WEIGHT = 0.7  # its share of the similarity against the colour-and-trunk part
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 _DARK = 8  # letterbox padding is black: pixels at or below this value are not the photo
 
 
@@ -49,43 +50,32 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9, None)
 
 
-def colour_histogram(image: Image.Image) -> np.ndarray:
-    """``[256]`` square-rooted HSV histogram of the photo's non-padding pixels."""
+def colour_histogram(image: Image.Image, cfg: InstanceConfig | None = None) -> np.ndarray:
+    """``[prod(cfg.hist_bins)]`` square-rooted HSV histogram of the photo's non-padding
+    pixels (256 cells by default)."""
+    cfg = cfg or InstanceConfig()
+    bins = cfg.hist_bins
     hsv = np.asarray(image.convert("RGB").convert("HSV")).reshape(-1, 3)
     hsv = hsv[hsv[:, 2] > _DARK]
-    steps = np.array([256 // b for b in HIST_BINS])
+    steps = np.array([256 // b for b in bins])
     cells = hsv // steps
-    s, v = HIST_BINS[1], HIST_BINS[2]
+    s, v = bins[1], bins[2]
     flat = cells[:, 0] * s * v + cells[:, 1] * v + cells[:, 2]
-    counts = np.bincount(flat, minlength=int(np.prod(HIST_BINS))).astype(np.float32)
+    counts = np.bincount(flat, minlength=int(np.prod(bins))).astype(np.float32)
     return np.sqrt(counts / max(1.0, float(counts.sum())))
 
 
-def describe(maps: np.ndarray, histograms: np.ndarray) -> np.ndarray:
+def describe(
+    maps: np.ndarray, histograms: np.ndarray, cfg: InstanceConfig | None = None
+) -> np.ndarray:
     """``[n, 2c + 256]`` raw descriptors from trunk maps ``[n, c, h, w]`` and histograms."""
+    cfg = cfg or InstanceConfig()
     maps = np.asarray(maps, dtype=np.float32)
-    gem = np.clip(maps, 1e-6, None) ** GEM_POWER
-    gem = gem.mean(axis=(2, 3)) ** (1.0 / GEM_POWER)
+    gem = np.clip(maps, 1e-6, None) ** cfg.gem_power
+    gem = gem.mean(axis=(2, 3)) ** (1.0 / cfg.gem_power)
     mean = maps.mean(axis=(2, 3))
-    parts = [_unit(gem), _unit(mean), HIST_WEIGHT * _unit(np.asarray(histograms, np.float32))]
-    return np.concatenate(parts, axis=1).astype(np.float32)
-
-
-def texture_statistics(mid: torch.Tensor) -> np.ndarray:
-    """``[n, g(g+1)/2]`` signed-square-rooted, unit-length Gram matrices of mid maps
-    ``[n, c, h, w]`` (a torch tensor), channels averaged in groups down to ``g``."""
-    import torch
-
-    x = mid.float()
-    n, c = x.shape[:2]
-    groups = min(c, TEXTURE_CHANNELS)
-    if c % groups:
-        raise ValueError(f"{c} mid-map channels do not split into {groups} groups")
-    x = x.reshape(n, groups, c // groups, -1).mean(dim=2)
-    gram = torch.bmm(x, x.transpose(1, 2)) / x.shape[2]
-    rows, cols = torch.triu_indices(groups, groups)
-    upper = gram[:, rows, cols]
-    return _unit((upper.sign() * upper.abs().sqrt()).numpy()).astype(np.float32)
+    colour = cfg.hist_weight * _unit(np.asarray(histograms, np.float32))
+    return np.concatenate([_unit(gem), _unit(mean), colour], axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -99,33 +89,42 @@ class RawDescriptors:
         return RawDescriptors(self.pooled[rows], self.texture[rows])
 
 
-def describe_images(encoder, images: Sequence[Image.Image]) -> RawDescriptors:
+def describe_images(
+    encoder, images: Sequence[Image.Image], cfg: InstanceConfig | None = None
+) -> RawDescriptors:
     """Raw descriptors of query photos (one trunk pass), as the feature cache holds them."""
     import torch
 
     from multimodal.data.transforms import eval_transform
 
+    cfg = cfg or InstanceConfig()
     preprocess = eval_transform(encoder.cfg.image_size, encoder.normalise)
     pixels = torch.stack([preprocess(image.convert("RGB")) for image in images])
     with torch.inference_mode():
         maps, mid = encoder.trunk.forward_with_mid(pixels)
-    histograms = np.stack([colour_histogram(i) for i in images])
-    return RawDescriptors(describe(maps.float().numpy(), histograms), texture_statistics(mid))
+    histograms = np.stack([colour_histogram(i, cfg) for i in images])
+    return RawDescriptors(
+        describe(maps.float().numpy(), histograms, cfg),
+        texture_statistics(mid, cfg.texture_channels),
+    )
 
 
-def describe_files(encoder, paths: Sequence[Path], features_root: Path) -> RawDescriptors:
+def describe_files(
+    encoder, paths: Sequence[Path], features_root: Path, cfg: InstanceConfig | None = None
+) -> RawDescriptors:
     """Raw descriptors of catalogue photos, trunk outputs from the training feature cache."""
     from multimodal.data.transforms import eval_transform
-    from multimodal.features import image_texture_statistics, image_trunk_maps
 
+    cfg = cfg or InstanceConfig()
     preprocess = eval_transform(encoder.cfg.image_size, encoder.normalise)
-    maps, _ = image_trunk_maps(encoder, list(paths), preprocess, features_root)
-    texture, _ = image_texture_statistics(encoder, list(paths), preprocess, features_root)
+    channels = cfg.texture_channels
+    maps, _ = image_trunk_maps(encoder, list(paths), preprocess, features_root, channels)
+    texture, _ = image_texture_statistics(encoder, list(paths), preprocess, features_root, channels)
     histograms = []
     for path in paths:
         with Image.open(path) as image:
-            histograms.append(colour_histogram(image))
-    pooled = describe(np.stack(maps), np.stack(histograms))
+            histograms.append(colour_histogram(image, cfg))
+    pooled = describe(np.stack(maps), np.stack(histograms), cfg)
     return RawDescriptors(pooled, np.stack(texture).astype(np.float32))
 
 
@@ -187,27 +186,34 @@ class Whitening:
 class InstanceProjection:
     """Both parts whitened on their own (the texture part on its principal axes
     first), then joined: the inner product of two projected photos is (pooled
-    similarity + ``TEXTURE_WEIGHT`` x texture similarity) / (1 + ``TEXTURE_WEIGHT``)."""
+    similarity + ``texture_weight`` x texture similarity) / (1 + ``texture_weight``)."""
 
     pooled: Whitening
     texture_axes: PrincipalAxes
     texture: Whitening
+    texture_weight: float = InstanceConfig().texture_weight
 
     @classmethod
-    def fit(cls, first: RawDescriptors, second: RawDescriptors) -> InstanceProjection:
+    def fit(
+        cls, first: RawDescriptors, second: RawDescriptors, cfg: InstanceConfig | None = None
+    ) -> InstanceProjection:
         """From pairs of photos of one listing; the texture axes from the same photos."""
-        axes = PrincipalAxes.fit(np.concatenate([first.texture, second.texture]), TEXTURE_DIMS)
+        cfg = cfg or InstanceConfig()
+        texture = np.concatenate([first.texture, second.texture])
+        axes = PrincipalAxes.fit(texture, cfg.texture_dims)
         return cls(
             Whitening.fit(first.pooled, second.pooled),
             axes,
             Whitening.fit(axes(first.texture), axes(second.texture)),
+            cfg.texture_weight,
         )
 
     def __call__(self, raw: RawDescriptors) -> np.ndarray:
         """``[n, d]`` unit-length vectors to index and to query with."""
+        weight = self.texture_weight
         texture = self.texture(self.texture_axes(raw.texture))
-        parts = [self.pooled(raw.pooled), np.sqrt(TEXTURE_WEIGHT) * texture]
-        return (np.concatenate(parts, axis=1) / np.sqrt(1 + TEXTURE_WEIGHT)).astype(np.float32)
+        parts = [self.pooled(raw.pooled), np.sqrt(weight) * texture]
+        return (np.concatenate(parts, axis=1) / np.sqrt(1 + weight)).astype(np.float32)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What ``from_arrays`` reads back (saved with the channel)."""
@@ -218,12 +224,17 @@ class InstanceProjection:
             "axes": self.texture_axes.axes,
             "texture_mean": self.texture.mean,
             "texture_projection": self.texture.projection,
+            "texture_weight": np.array(self.texture_weight),
         }
 
     @classmethod
-    def from_arrays(cls, arrays) -> InstanceProjection:
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> InstanceProjection:
+        """A projection saved before its texture weight was saved was fitted with the
+        default one."""
+        weight = arrays.get("texture_weight")
         return cls(
             Whitening(arrays["pooled_mean"], arrays["pooled_projection"]),
             PrincipalAxes(arrays["axes_mean"], arrays["axes"]),
             Whitening(arrays["texture_mean"], arrays["texture_projection"]),
+            InstanceConfig().texture_weight if weight is None else float(weight),
         )

@@ -7,14 +7,13 @@ classifier head has to draw one boundary through that tangle and so averages
 away what is the strongest evidence there is: the handful of *training* photos
 nearest to this one, which often show the very same kind of item (re-listed
 stock, the same product photographed by another seller). On the real data the
-vote of the 10 nearest training listings' image vectors classifies validation
-photos better (61.0%) than the head (57.8%).
+vote of the nearest training listings' image vectors classifies validation
+photos better than the head does.
 
 ``PhotoNeighbours`` keeps those vectors and labels as buffers, so a bundle
 carries them in its state dict; ``blend`` mixes the vote into the head's
 image-only prediction at a weight tuned on validation by ``fit``. Text-only
-and fused predictions do not use it: there the text decides, and a vote over
-text or fused vectors did not help on validation.
+and fused predictions do not use it: there the text decides.
 """
 
 from __future__ import annotations
@@ -27,11 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-K_GRID = (5, 10, 20, 30)
-TEMPERATURE_GRID = (0.03, 0.05, 0.1)
-# The vote's share of the mixed log-probabilities: 0 is the head alone (off),
-# 1 the vote alone. Tried in this order, so a tie keeps the simpler (lower) one.
-WEIGHT_GRID = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.0)
+from multimodal.config import NeighbourGrid
+
 # Every class keeps this much of the vote before renormalising, so a class none of
 # the k neighbours has is unlikely, not impossible (its log-probability stays finite
 # and a blend with the head can still choose it).
@@ -45,7 +41,8 @@ class PhotoNeighbours(nn.Module):
 
     ``vectors`` are stored in float16 (half the bundle space; the vote is computed
     in float32). ``k``, ``temperature`` and ``weight`` are buffers too, so the
-    settings ``fit`` chose travel with the weights.
+    settings ``fit`` chose travel with the weights; until ``set`` (or a loaded state
+    dict) gives them, ``weight`` 0 keeps the vote out of every prediction.
     """
 
     def __init__(self, n: int, dim: int, n_classes: int) -> None:
@@ -53,8 +50,8 @@ class PhotoNeighbours(nn.Module):
         self.n_classes = n_classes
         self.register_buffer("vectors", torch.zeros(n, dim, dtype=torch.float16))
         self.register_buffer("labels", torch.zeros(n, dtype=torch.long))
-        self.register_buffer("k", torch.tensor(K_GRID[0]))
-        self.register_buffer("temperature", torch.tensor(TEMPERATURE_GRID[0]))
+        self.register_buffer("k", torch.tensor(1))
+        self.register_buffer("temperature", torch.tensor(1.0))
         self.register_buffer("weight", torch.zeros(()))
 
     @classmethod
@@ -164,17 +161,19 @@ def fit(
     val_vectors: torch.Tensor,
     val_labels: torch.Tensor,
     val_head_logits: torch.Tensor,
+    grid: NeighbourGrid | None = None,
 ) -> tuple[PhotoNeighbours, Fit]:
-    """Neighbours of the training listings that have photos, with the ``K_GRID`` ×
-    ``TEMPERATURE_GRID`` × ``WEIGHT_GRID`` settings of best validation image-only
+    """Neighbours of the training listings that have photos, with the ``grid.k`` ×
+    ``grid.temperature`` × ``grid.weight`` settings of best validation image-only
     accuracy. Ties keep the simplest: weight 0 (off) before any vote, a lower weight
     before a higher one, then the smaller k and temperature.
 
     ``train_vectors`` are image-only joint vectors (a listing without photos has a
     zero one and is left out); ``val_*`` are the validation listings *with* photos
-    and the head's image-only logits for them. The nearest 30 are found once; each
+    and the head's image-only logits for them. The nearest ``max(grid.k)`` are found once; each
     setting only re-weights them, so the search costs a few matrix products.
     """
+    grid = grid or NeighbourGrid()
     keep = train_vectors.float().norm(dim=1) > 0.5
     neighbours = PhotoNeighbours.of(train_vectors[keep], train_labels[keep], n_classes)
     head = val_head_logits.float().log_softmax(-1)
@@ -183,14 +182,14 @@ def fit(
         return float((log_probs.argmax(1) == val_labels).float().mean()) if len(val_labels) else 0.0
 
     before = accuracy(head)
-    best, best_acc = (K_GRID[0], TEMPERATURE_GRID[0], 0.0), before
+    best, best_acc = (grid.k[0], grid.temperature[0], 0.0), before
     if len(val_labels) and keep.any():
-        sims, labels = neighbours.nearest(val_vectors, max(K_GRID))
+        sims, labels = neighbours.nearest(val_vectors, max(grid.k))
         votes = {
             (k, t): neighbours.vote(sims[:, :k], labels[:, :k], t)
-            for k, t in itertools.product(K_GRID, TEMPERATURE_GRID)
+            for k, t in itertools.product(grid.k, grid.temperature)
         }
-        for weight in WEIGHT_GRID[1:]:
+        for weight in grid.weight[1:]:
             for (k, temperature), vote in votes.items():
                 acc = accuracy(neighbours.mix(head, vote, weight))
                 if acc > best_acc + 1e-9:

@@ -62,7 +62,8 @@ def test_info_nce_does_not_punish_duplicates() -> None:
 
 
 def test_classify_listing_mixes_modes_and_ignores_missing_photos(head: FusionHead) -> None:
-    from multimodal.train import tune_mix_weights
+    from multimodal.blending import tune_mix_weights
+    from multimodal.config import TrainConfig
 
     t = F.normalize(torch.randn(6, 16), dim=-1)
     v = F.normalize(torch.randn(6, 16), dim=-1)
@@ -77,6 +78,6 @@ def test_classify_listing_mixes_modes_and_ignores_missing_photos(head: FusionHea
     torch.testing.assert_close(mixed[3:], no_photo)  # listings without photos: text only
     vectors = {"text": t, "image": v, "fused": fused, "has_image": has}
     labels = head.classify(t).argmax(1)
-    tuned = tune_mix_weights(head, vectors, labels)
+    tuned = tune_mix_weights(head, vectors, labels, TrainConfig())
     assert tuple(head.mix_weights.tolist()) == tuned["mix_weights"]
     assert tuned["word_weight"] == 0.0  # no word channel: nothing to weigh

@@ -9,15 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from multimodal.blending import predict_logits
 from multimodal.bundle import load_model, read_manifest, save_bundle
-from multimodal.photo_neighbours import (
-    K_GRID,
-    TEMPERATURE_GRID,
-    WEIGHT_GRID,
-    PhotoNeighbours,
-    fit,
-)
-from multimodal.train import predict_logits
+from multimodal.config import NeighbourGrid
+from multimodal.photo_neighbours import PhotoNeighbours, fit
 
 CLASSES = 4
 
@@ -92,7 +87,8 @@ def test_fit_raises_accuracy_where_the_head_is_poor() -> None:
     )
     assert chosen.train_listings == 200 == len(neighbours.vectors)
     assert chosen.val_after > chosen.val_before
-    assert chosen.weight > 0 and chosen.k in K_GRID and chosen.temperature in TEMPERATURE_GRID
+    grid = NeighbourGrid()
+    assert chosen.weight > 0 and chosen.k in grid.k and chosen.temperature in grid.temperature
     assert neighbours.settings() == pytest.approx(
         {"k": chosen.k, "temperature": chosen.temperature, "weight": chosen.weight}
     )
@@ -120,7 +116,7 @@ def test_training_fits_and_saves_the_neighbours(trained_bundle_dir: Path) -> Non
     assert model.neighbours.n_classes == len(labels)
     assert chosen["val_image_after"] >= chosen["val_image_before"]
     assert chosen["val_image_after"] == pytest.approx(manifest.metrics["val"]["image"])
-    assert chosen["weight"] in WEIGHT_GRID and chosen["k"] in K_GRID
+    assert chosen["weight"] in NeighbourGrid().weight and chosen["k"] in NeighbourGrid().k
     assert model.neighbours.settings() == pytest.approx(
         {key: chosen[key] for key in ("k", "temperature", "weight")}
     )

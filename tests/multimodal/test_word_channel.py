@@ -119,11 +119,11 @@ def test_title_block_counts_title_words_in_their_own_columns() -> None:
 
 def test_saved_bundle_carries_the_fitted_channel(trained_bundle_dir) -> None:
     from multimodal.bundle import load_model, read_manifest
-    from multimodal.train import WORD_GRID
+    from multimodal.config import TrainConfig
 
     model, manifest, _ = load_model(trained_bundle_dir)
     assert model.word is not None
-    assert float(model.word.weight) in WORD_GRID
+    assert float(model.word.weight) in TrainConfig().word_grid
     assert manifest.metrics["word_weight"] == float(model.word.weight)
     assert float(model.word.idf.max()) > 1.0  # fitted, not the initial ones
     assert read_manifest(trained_bundle_dir).config.word.n_features == 2**12
