@@ -4,14 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexing.store import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    ListingNotFound,
-    Store,
-    StoreError,
-    migrate,
-)
+from indexing.store import ListingNotFound, Store
+from indexing.store_schema import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate
 from multimodal.data.catalogue import Listing
 
 
