@@ -88,11 +88,7 @@ class InstanceIndex:
         """A new index with this one's ``keep`` photos and the photos at ``paths`` added,
         under the same projection (an incremental reindex does not refit it)."""
         keep = np.asarray(keep, np.int64)
-        kept = (
-            np.stack([self.index.reconstruct(int(i)) for i in keep])
-            if len(keep)
-            else np.zeros((0, self.index.dim), np.float32)
-        )
+        kept = self.index.reconstruct_many(keep)
         added = (
             self.projection(describe_files(encoder, list(paths), features_root))
             if len(paths)

@@ -152,13 +152,16 @@ class Store:
         with self._transaction() as conn:
             fid = self._upsert(conn, listing, time.time())
             if vectors is not None:
-                content, image_fids = conn.execute(
-                    "SELECT content_hash, (SELECT group_concat(image_fid) FROM "
-                    "(SELECT image_fid FROM images WHERE listing_id = ? ORDER BY position)) "
-                    "FROM listings WHERE fid = ?",
-                    (listing.id, fid),
+                (content,) = conn.execute(
+                    "SELECT content_hash FROM listings WHERE fid = ?", (fid,)
                 ).fetchone()
-                own = [int(i) for i in image_fids.split(",")] if image_fids else []
+                own = [
+                    image_fid
+                    for (image_fid,) in conn.execute(
+                        "SELECT image_fid FROM images WHERE listing_id = ? ORDER BY position",
+                        (listing.id,),
+                    )
+                ]
                 written_vectors.write(conn, fid, content, own, vectors)
             return fid
 
