@@ -144,9 +144,8 @@ def test_the_version_folder_is_never_written_by_the_server(index_copy, embedder)
     try:
         service.warm_up()
         listing = service.create_listing(new_listing([]))
-        service.update_listing(
-            listing.id, ListingIn(**{**listing.model_dump(), "title": "Frobnicator mark II"})
-        )
+        edit = new_listing([]).model_dump(exclude={"id"}) | {"title": "Frobnicator mark II"}
+        service.update_listing(listing.id, ListingIn(**edit))
         assert folder_state(first) == before
         with Store(index_copy.store_path, index_copy.image_dir) as store:  # the reindex job
             edited = next(iter(store.iter_listings()))
