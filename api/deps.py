@@ -1,14 +1,15 @@
-"""Dependencies the routes share: the search service, the settings and the admin check."""
+"""Dependencies the routes share: the search service, the settings, the admin and user checks."""
 
 from __future__ import annotations
 
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
 from api.errors import InputError
+from api.security import USER_TOKEN_HEADER, check_user_token
 from api.service import SearchService
 from api.settings import Settings
 
@@ -18,6 +19,12 @@ _admin_header = APIKeyHeader(
     name=ADMIN_KEY_HEADER,
     auto_error=False,
     description="Admin key for catalogue writes (MARKETPLACE_ADMIN_KEY on the server).",
+)
+
+_user_token_header = APIKeyHeader(
+    name=USER_TOKEN_HEADER,
+    auto_error=False,
+    description="The user's token (`marketplace user-token USER_ID`): to write their events.",
 )
 
 
@@ -46,6 +53,15 @@ async def require_admin(
         raise InputError(
             401, f"missing or wrong {ADMIN_KEY_HEADER}", {"WWW-Authenticate": "ApiKey"}
         )
+
+
+def require_user_token(
+    user_id: Annotated[str, Path(min_length=1, max_length=128)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    token: Annotated[str | None, Security(_user_token_header)] = None,
+) -> None:
+    """Route dependency: the ``{user_id}`` in the path must come with that user's token."""
+    check_user_token(settings.user_token_secret, user_id, token)
 
 
 ServiceDep = Annotated[SearchService, Depends(get_service)]

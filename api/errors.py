@@ -1,8 +1,9 @@
-"""The one error type for bad client input, the handler that answers it, and its schema.
+"""HTTP answers to errors: the service's domain errors and the HTTP layer's own input errors.
 
-Input checks (images, text, access) raise ``InputError`` wherever they run,
-including inside plain ``def`` endpoints; the handler turns it into a 4xx with
-a one-line JSON message, the same ``{"detail": ...}`` shape FastAPI uses, so a
+The service raises ``api.domain_errors`` (no status codes); ``STATUS`` maps
+each to one. Checks that belong to HTTP itself (photo uploads, access
+headers) raise ``InputError`` with their status. Both are answered with a
+one-line JSON message, the same ``{"detail": ...}`` shape FastAPI uses, so a
 client parses one kind of error body whatever went wrong. ``ERROR_RESPONSES``
 documents that shape for every 4xx in the OpenAPI schema, so generated
 clients (and the schema fuzzing in the tests) know what an error looks like.
@@ -17,6 +18,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+from api.domain_errors import AlreadyExists, BadImageId, InvalidInput, NotFound, ServiceError
 
 
 class ErrorResponse(BaseModel):
@@ -45,10 +48,29 @@ class InputError(Exception):
         self.headers = headers
 
 
+# The status each domain error is answered with.
+STATUS: dict[type[ServiceError], int] = {
+    InvalidInput: 422,
+    BadImageId: 400,
+    NotFound: 404,
+    AlreadyExists: 409,
+}
+
+
+def status_of(exc: ServiceError) -> int:
+    return next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+
+
 async def input_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Answer an ``InputError`` with its status and ``{"detail": message}``."""
     assert isinstance(exc, InputError)
     return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+
+
+async def service_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a domain error with its status (``STATUS``) and ``{"detail": message}``."""
+    assert isinstance(exc, ServiceError)
+    return JSONResponse({"detail": exc.message}, status_code=status_of(exc))
 
 
 def _printable(error: dict[str, Any]) -> dict[str, Any]:
@@ -85,4 +107,5 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers ``create_app`` needs so bad input never surfaces as a 500."""
     app.add_exception_handler(InputError, input_error_handler)
+    app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+MAX_K = 100  # the most results one page may ask for
+
 EventType = Literal["view", "click", "save", "message"]
 
 
@@ -45,7 +47,7 @@ class SearchRequest(BaseModel):
 
     text: str | None = Field(None, description="Free-text query.")
     image: str | None = Field(None, description="A photo, base64-encoded (JPEG/PNG/WebP).")
-    k: int = Field(20, ge=1, le=100)
+    k: int = Field(20, ge=1, le=MAX_K)
     offset: int = Field(0, ge=0)
     filters: Filters = Field(default_factory=Filters)
     user_id: str | None = Field(None, min_length=1, max_length=128)
@@ -152,4 +154,7 @@ class Readiness(BaseModel):
     status: str
     model_version: str | None = None
     listings: int | None = None
+    # The channels the loaded index version serves (its manifest names them):
+    # listings, lexical, and texts / photos / instances when it has them.
+    channels: list[str] | None = None
     detail: str | None = None

@@ -1,4 +1,4 @@
-"""Per-user tokens and safe photo paths (the admin key check is ``api.deps.require_admin``).
+"""Per-user tokens and safe photo paths (the route checks are ``api.deps``).
 
 - A user's events are written and read only with that user's token. Tokens are
   ``HMAC-SHA256(user_token_secret, user_id)``, so the server keeps no token
@@ -13,14 +13,11 @@ import base64
 import hashlib
 import hmac
 import re
-from pathlib import Path as FilePath
-from typing import Annotated
+from pathlib import Path
 
-from fastapi import Path, Security
-from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
-from api.deps import SettingsDep
+from api.domain_errors import BadImageId
 from api.errors import InputError
 
 USER_TOKEN_HEADER = "X-User-Token"
@@ -29,12 +26,6 @@ USER_TOKEN_HEADER = "X-User-Token"
 # or backslash is refused before it gets near the filesystem.
 _IMAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _TOKEN_CONTEXT = b"marketplace-user-token:v1:"
-
-_user_token_header = APIKeyHeader(
-    name=USER_TOKEN_HEADER,
-    auto_error=False,
-    description="The user's token (`marketplace user-token USER_ID`): to write their events.",
-)
 
 
 def _configured(secret: SecretStr | None) -> bytes | None:
@@ -74,23 +65,12 @@ def check_user_token(secret: SecretStr | None, user_id: str, provided: str | Non
         raise InputError(403, f"the token is not valid for user {user_id!r}")
 
 
-def safe_image_path(image_dir: FilePath, image_id: str) -> FilePath:
+def safe_image_path(image_dir: Path, image_id: str) -> Path:
     """The file for ``image_id`` inside ``image_dir``; ids that could escape it are refused."""
     if not _IMAGE_ID.fullmatch(image_id):
-        raise InputError(
-            400, "image id may only contain letters, digits, '-' and '_' (at most 128)"
-        )
+        raise BadImageId("image id may only contain letters, digits, '-' and '_' (at most 128)")
     root = image_dir.resolve()
     path = (root / f"{image_id}.jpg").resolve()
     if not path.is_relative_to(root):  # e.g. a symlink planted in the folder
-        raise InputError(400, "image id does not name a file in the image folder")
+        raise BadImageId("image id does not name a file in the image folder")
     return path
-
-
-def require_user_token(
-    user_id: Annotated[str, Path(min_length=1, max_length=128)],
-    settings: SettingsDep,
-    token: Annotated[str | None, Security(_user_token_header)] = None,
-) -> None:
-    """Route dependency: the ``{user_id}`` in the path must come with that user's token."""
-    check_user_token(settings.user_token_secret, user_id, token)

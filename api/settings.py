@@ -7,6 +7,7 @@ globals. Other parts of ``api`` (input limits) append their fields here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -14,6 +15,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from multimodal.precision import Precision
 from multimodal.workspace import DEFAULT_HOME, REAL_DATA_DIR, Workspace
+
+# English words that carry no keyword evidence (see ``api.search_pipeline.keywords``).
+ENGLISH_STOPWORDS = frozenset(
+    {"a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "i"}
+    | {"in", "is", "it", "its", "my", "of", "on", "or", "so", "that", "the", "this", "to"}
+    | {"was", "with"}
+)
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    """Ranking constants that are not worth an environment variable each."""
+
+    # Words left out of the BM25 leg of a query.
+    stopwords: frozenset[str] = ENGLISH_STOPWORDS
+    # How many top hits say whether a query has one clear intent.
+    ambiguity_hits: int = 20
+    # A category holding at least this share of a user's history is "an interest".
+    interest_share: float = 0.2
 
 
 class Settings(BaseSettings):
@@ -53,10 +73,10 @@ class Settings(BaseSettings):
     # 0.766 / 0.787 / 0.787 / 0.784 and recall@1 0.479 / 0.507 / 0.557 / 0.588.
     instance_weight: float = Field(5.0, ge=0)
     photo_rrf_k: int = Field(20, ge=1)
-    # Build that channel at start-up (``SearchService.open``) from the workspace's
-    # training feature cache and split. The first start on a new index version
-    # builds it (minutes) and saves it in that version; later starts load it.
+    # Serve that channel when the index version has one (``marketplace reindex``
+    # builds it from the workspace's split and training feature cache).
     instance_channel: bool = True
+    ranking: RankingConfig = RankingConfig()
 
     # A query naming a category (``api.category_match``): the RRF weight of the
     # search restricted to the named categories' roots, and the score bonus

@@ -56,5 +56,11 @@ class ReindexConfig:
     # runs skip it: loading the cache costs more than embedding a few listings.
     features_dir: Path | None = None
     features_min_items: int = 256
+    # The photo-level instance channel (``indexing.instance_index``): its whitening
+    # is fitted on pairs of photos of the split's training listings, describing
+    # photos through the training feature cache at ``instance_features_dir``.
+    # Without either (or without such pairs) a version has no instance channel.
+    split_file: Path | None = None
+    instance_features_dir: Path | None = None
     progress: bool = True
     index: IndexConfig = IndexConfig()

@@ -7,34 +7,49 @@ A crash at any point therefore leaves ``current`` on the previous complete
 version; the next build sweeps the leftovers away. Saved versions are never
 modified afterwards, so a server can load one while a reindex writes the next.
 
-Every version carries a ``manifest.json`` naming the model that embedded it;
-loading with a different model is refused, since vectors from two models do
-not live in the same space.
+Every version carries a ``manifest.json`` naming the model that embedded it
+(loading with a different model is refused, since vectors from two models do
+not live in the same space), the channels it holds, and every file it is made
+of with its size and sha256. The reindex is the only writer of a version: a
+server opens one read-only, and refuses one whose files are missing or do not
+match the manifest, naming the part.
+
+Channels: ``listings`` (joint listing vectors) and ``lexical`` (BM25) always;
+``texts`` (text-only listing vectors), ``photos`` (per-photo joint vectors)
+and ``instances`` (the photo-level instance channel) when the catalogue has
+text / photos / photo pairs to build them from.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from indexing.config import IndexConfig
+from indexing.instance_index import InstanceIndex
 from indexing.lexical import LexicalIndex
 from indexing.vector_index import VectorIndex
 
 MANIFEST_FILE = "manifest.json"
 CONTENTS_FILE = "contents.npz"
 CURRENT = "current"
-LISTINGS_DIR = "listings"
-PHOTOS_DIR = "photos"
-FORMAT = 1
+LISTINGS = "listings"
+TEXTS = "texts"
+PHOTOS = "photos"
+INSTANCES = "instances"
+LEXICAL = "lexical"
+# Format 2: every part listed with its size and sha256; text-only vectors and
+# the instance channel saved by the reindex.
+FORMAT = 2
 _STAGING_PREFIX = ".staging-"
 
 
@@ -44,6 +59,27 @@ class IndexNotFound(FileNotFoundError):
 
 class IndexMismatch(Exception):
     """The index was built by another model (or an unknown format)."""
+
+
+class IndexDamaged(Exception):
+    """A part the manifest lists is missing or fails its checksum."""
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def describe_parts(directory: Path) -> dict[str, dict[str, object]]:
+    """Every file under ``directory`` (but the manifest): relative path -> size and sha256."""
+    return {
+        path.relative_to(directory).as_posix(): {
+            "bytes": path.stat().st_size,
+            "sha256": _sha256(path),
+        }
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != MANIFEST_FILE
+    }
 
 
 @dataclass(frozen=True)
@@ -63,6 +99,8 @@ class IndexManifest:
     data: dict[str, str]
     changes: dict[str, int]
     config: dict[str, object] = field(default_factory=dict)
+    channels: list[str] = field(default_factory=lambda: [LISTINGS, PHOTOS, LEXICAL])
+    parts: dict[str, dict[str, object]] = field(default_factory=dict)
     format: int = FORMAT
 
     def write(self, directory: Path) -> None:
@@ -80,6 +118,16 @@ class IndexManifest:
                 "run `marketplace reindex --full`"
             )
         return cls(**raw)
+
+    def check_parts(self, directory: Path) -> None:
+        """Refuse a version lacking a part the manifest lists, or holding a changed one."""
+        for name, expected in self.parts.items():
+            path = directory / name
+            where = f"index v{self.version} part {name}"
+            if not path.is_file():
+                raise IndexDamaged(f"{where} is missing: run `marketplace reindex --full`")
+            if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+                raise IndexDamaged(f"{where} fails its checksum: run `marketplace reindex --full`")
 
 
 @dataclass(frozen=True)
@@ -112,49 +160,75 @@ class Contents:
 
 @dataclass
 class IndexVersion:
-    """One loaded version: listing vectors, photo vectors, lexical index."""
+    """One loaded version: its channels (``texts`` and ``instances`` may be absent)."""
 
     path: Path
     manifest: IndexManifest
     listings: VectorIndex
     photos: VectorIndex
     lexical: LexicalIndex
+    texts: VectorIndex | None = None
+    instances: InstanceIndex | None = None
 
     @classmethod
     def load(
         cls, directory: Path, model_fingerprint: str, config: IndexConfig | None = None
     ) -> IndexVersion:
-        """Load a version directory, refusing one built by another model."""
+        """Load a version directory read-only, refusing one built by another model
+        or one whose parts do not match its manifest."""
         manifest = IndexManifest.read(directory)
         if manifest.model_fingerprint != model_fingerprint:
             raise IndexMismatch(
                 f"index {directory} was built by model {manifest.model_fingerprint} but the "
                 f"loaded model is {model_fingerprint}: run `marketplace reindex` with this model"
             )
+        manifest.check_parts(directory)
         config = config or IndexConfig(**manifest.config)  # the search settings it was built with
+        channels = set(manifest.channels)
+
+        def vectors(name: str, kind: str) -> VectorIndex:
+            if name in channels:
+                return VectorIndex.load(directory / name, kind, config)
+            return VectorIndex.build([], np.zeros((0, manifest.dim), np.float32), config)
+
         return cls(
             path=directory,
             manifest=manifest,
-            listings=VectorIndex.load(directory / LISTINGS_DIR, manifest.kind, config),
-            photos=VectorIndex.load(directory / PHOTOS_DIR, manifest.photo_kind, config),
+            listings=vectors(LISTINGS, manifest.kind),
+            photos=vectors(PHOTOS, manifest.photo_kind),
             lexical=LexicalIndex.load(directory),
+            texts=vectors(TEXTS, manifest.kind) if TEXTS in channels else None,
+            instances=(
+                InstanceIndex.load(directory / INSTANCES, config) if INSTANCES in channels else None
+            ),
         )
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.manifest.channels)
 
 
 def save_version(
-    directory: Path,
-    manifest: IndexManifest,
-    listings: VectorIndex,
-    photos: VectorIndex,
-    lexical: LexicalIndex,
-    contents: Contents,
-) -> None:
-    """Write every file of a version; the manifest goes last, marking it complete."""
-    listings.save(directory / LISTINGS_DIR)
-    photos.save(directory / PHOTOS_DIR)
-    lexical.save(directory)
+    directory: Path, manifest: IndexManifest, version: IndexVersion, contents: Contents
+) -> IndexManifest:
+    """Write every part of a version, then the manifest listing them (last: it marks
+    the version complete); returns the manifest as written."""
+    version.listings.save(directory / LISTINGS)
+    channels = [LISTINGS, LEXICAL]
+    if version.texts is not None:
+        version.texts.save(directory / TEXTS)
+        channels.append(TEXTS)
+    if len(version.photos):
+        version.photos.save(directory / PHOTOS)
+        channels.append(PHOTOS)
+    if version.instances is not None:
+        version.instances.save(directory / INSTANCES)
+        channels.append(INSTANCES)
+    version.lexical.save(directory)
     contents.save(directory)
-    manifest.write(directory)
+    written = replace(manifest, channels=channels, parts=describe_parts(directory))
+    written.write(directory)
+    return written
 
 
 class IndexDirectory:

@@ -7,16 +7,16 @@ shows the same item. The search service fuses its hits by rank like any
 other list. Keyed by image fid, like the photo index.
 
 Describing a whole catalogue's photos takes minutes (every photo is opened
-for its colour histogram), so a built channel is saved beside the index
-version it describes and reused while that version, the model and the set of
-photos stay the same.
+for its colour histogram), and fitting the whitening needs training's photo
+pairs, so the reindex builds the channel (``InstanceIndex``) and saves it in
+the index version it belongs to; a server only loads it and pairs it with
+the model's image encoder (``InstanceChannel``) to describe query photos.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,22 +31,25 @@ from multimodal.instance_features import InstanceProjection, describe_files, des
 KEY_FILE = "key.json"
 PROJECTION_FILE = "projection.npz"
 # Bumped whenever the descriptors change, so a channel saved by an older
-# version of this code is rebuilt rather than read wrongly.
+# version of this code is rebuilt by the next reindex rather than read wrongly.
 DESCRIPTOR_VERSION = 2
 
 
-def _fids_digest(image_fids: Sequence[int]) -> str:
-    ids = np.sort(np.asarray(image_fids, np.int64))
-    return hashlib.sha256(ids.tobytes()).hexdigest()[:16]
+def _projection_key(projection: InstanceProjection) -> str:
+    """Names the whitening: descriptors projected by another one live in another space."""
+    h = hashlib.sha256()
+    for name, array in sorted(projection.arrays().items()):
+        h.update(name.encode() + np.ascontiguousarray(array, np.float32).tobytes())
+    return h.hexdigest()[:16]
 
 
 @dataclass
-class InstanceChannel:
-    """Image encoder (its frozen trunk, read-only), a fitted projection, the index."""
+class InstanceIndex:
+    """The saved channel: a fitted projection and the photos' projected descriptors."""
 
-    encoder: object
     projection: InstanceProjection
     index: VectorIndex
+    key: str
 
     @classmethod
     def build(
@@ -57,7 +60,7 @@ class InstanceChannel:
         pairs: Sequence[tuple[Path, Path]],
         features_root: Path,
         config: IndexConfig,
-    ) -> InstanceChannel:
+    ) -> InstanceIndex:
         """Index the photos at ``paths`` under ``image_fids``, the whitening fitted on
         ``pairs`` (two photos of one listing each; listings never asked about)."""
         if not pairs:
@@ -71,13 +74,71 @@ class InstanceChannel:
         projection = InstanceProjection.fit(first, second)
         vectors = projection(raw.take([row[path] for path in paths]))
         index = VectorIndex.build(np.asarray(image_fids, np.int64), vectors, config)
-        return cls(encoder, projection, index)
+        return cls(projection, index, _projection_key(projection))
+
+    def extended(
+        self,
+        encoder,
+        keep: Sequence[int],
+        image_fids: Sequence[int],
+        paths: Sequence[Path],
+        features_root: Path,
+        config: IndexConfig,
+    ) -> InstanceIndex:
+        """A new index with this one's ``keep`` photos and the photos at ``paths`` added,
+        under the same projection (an incremental reindex does not refit it)."""
+        keep = np.asarray(keep, np.int64)
+        kept = self.index.reconstruct_many(keep)
+        added = (
+            self.projection(describe_files(encoder, list(paths), features_root))
+            if len(paths)
+            else np.zeros((0, self.index.dim), np.float32)
+        )
+        ids = np.concatenate([keep, np.asarray(image_fids, np.int64)])
+        vectors = np.concatenate([kept, added])
+        index = VectorIndex.build(ids, vectors, config, dim=self.index.dim)
+        return InstanceIndex(self.projection, index, self.key)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.index.save(directory)
+        np.savez(directory / PROJECTION_FILE, **self.projection.arrays())
+        key = {"kind": self.index.kind, "projection": self.key, "descriptor": DESCRIPTOR_VERSION}
+        (directory / KEY_FILE).write_text(json.dumps(key))
 
     @classmethod
-    def load_or_build(
+    def load(cls, directory: Path, config: IndexConfig) -> InstanceIndex:
+        key = json.loads((directory / KEY_FILE).read_text())
+        if key.get("descriptor") != DESCRIPTOR_VERSION:
+            raise ValueError(
+                f"{directory} holds older instance descriptors: run `marketplace reindex --full`"
+            )
+        with np.load(directory / PROJECTION_FILE) as saved:
+            projection = InstanceProjection.from_arrays(saved)
+        return cls(projection, VectorIndex.load(directory, key["kind"], config), key["projection"])
+
+    @staticmethod
+    def reusable(directory: Path) -> bool:
+        """Whether a saved channel holds this code's descriptors (else the reindex refits)."""
+        try:
+            return json.loads((directory / KEY_FILE).read_text()).get("descriptor") == (
+                DESCRIPTOR_VERSION
+            )
+        except (OSError, ValueError):
+            return False
+
+
+@dataclass
+class InstanceChannel:
+    """A saved channel with the image encoder (its frozen trunk, read-only) that
+    describes query photos the way the catalogue's were described."""
+
+    encoder: object
+    saved: InstanceIndex
+
+    @classmethod
+    def build(
         cls,
-        directory: Path,
-        model_fingerprint: str,
         encoder,
         image_fids: Sequence[int],
         paths: Sequence[Path],
@@ -85,52 +146,28 @@ class InstanceChannel:
         features_root: Path,
         config: IndexConfig,
     ) -> InstanceChannel:
-        """The channel saved in ``directory`` if it describes these photos with this
-        model; else built (``build``) and saved there for the next start."""
-        key = {
-            "model": model_fingerprint,
-            "photos": _fids_digest(image_fids),
-            "descriptor": DESCRIPTOR_VERSION,
-        }
-        try:
-            saved = json.loads((directory / KEY_FILE).read_text())
-            if {name: saved.get(name) for name in key} == key:
-                return cls.load(directory, encoder, config)
-        except (OSError, ValueError):
-            pass  # absent or unreadable: build it again
-        channel = cls.build(encoder, image_fids, paths, pairs, features_root, config)
-        channel.save(directory, key)
-        return channel
+        """``InstanceIndex.build`` with its encoder (evaluation builds one in memory)."""
+        return cls(
+            encoder, InstanceIndex.build(encoder, image_fids, paths, pairs, features_root, config)
+        )
 
-    def save(self, directory: Path, key: dict) -> None:
-        """Write beside, then rename: a crash never leaves a half-written channel."""
-        tmp = directory.with_name(directory.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        self.index.save(tmp)
-        np.savez(tmp / PROJECTION_FILE, **self.projection.arrays())
-        (tmp / KEY_FILE).write_text(json.dumps({**key, "kind": self.index.kind}))
-        shutil.rmtree(directory, ignore_errors=True)
-        tmp.rename(directory)
+    @property
+    def index(self) -> VectorIndex:
+        return self.saved.index
 
-    @classmethod
-    def load(cls, directory: Path, encoder, config: IndexConfig) -> InstanceChannel:
-        kind = json.loads((directory / KEY_FILE).read_text())["kind"]
-        with np.load(directory / PROJECTION_FILE) as saved:
-            projection = InstanceProjection.from_arrays(saved)
-        return cls(encoder, projection, VectorIndex.load(directory, kind, config))
+    @property
+    def projection(self) -> InstanceProjection:
+        return self.saved.projection
+
+    def describe(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Projected descriptors of photos (a query's, or a listing's being written)."""
+        return self.saved.projection(describe_images(self.encoder, images))
 
     def search(self, image: Image.Image, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
         """Image fids of the ``k`` photos most like ``image``, best first."""
-        query = self.projection(describe_images(self.encoder, [image]))
-        _, ids = self.index.search(query, k, allowed)
+        _, ids = self.saved.index.search(self.describe([image]), k, allowed)
         return ids[0][ids[0] >= 0]
-
-    def upsert(self, image_fids: np.ndarray, images: Sequence[Image.Image]) -> None:
-        """Add or replace photos written since start-up."""
-        if len(image_fids):
-            self.index.upsert(image_fids, self.projection(describe_images(self.encoder, images)))
 
     def describe_files(self, paths: Sequence[Path], features_root: Path) -> np.ndarray:
         """Query vectors of catalogue photos (evaluation), trunk outputs from the cache."""
-        return self.projection(describe_files(self.encoder, paths, features_root))
+        return self.saved.projection(describe_files(self.encoder, paths, features_root))

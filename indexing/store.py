@@ -28,87 +28,16 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from indexing import written_vectors
+from indexing.store_schema import migrate
+from indexing.written_vectors import ListingVectors, StoredListing, StoredPhoto
 from multimodal.data.catalogue import Listing
 
 EventType = Literal["view", "click", "save", "message"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 CATEGORY_SEPARATOR = " / "
 
-# Append only: a released migration is never edited, a schema change is a new entry.
-MIGRATIONS: tuple[tuple[int, str, str], ...] = (
-    (
-        1,
-        "catalogue",
-        """
-        CREATE TABLE listings (
-            fid INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL UNIQUE,
-            title TEXT NOT NULL,
-            description TEXT NOT NULL,
-            price REAL,
-            location TEXT NOT NULL,
-            category TEXT NOT NULL,
-            root TEXT NOT NULL,
-            content_hash TEXT NOT NULL,
-            updated_at REAL NOT NULL,
-            deleted INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX listings_price ON listings(price);
-        CREATE INDEX listings_category ON listings(category);
-        CREATE TABLE images (
-            image_fid INTEGER PRIMARY KEY AUTOINCREMENT,
-            image_id TEXT NOT NULL UNIQUE,
-            listing_id TEXT NOT NULL REFERENCES listings(id),
-            position INTEGER NOT NULL,
-            digest TEXT NOT NULL
-        );
-        CREATE INDEX images_listing ON images(listing_id, position);
-        CREATE TABLE image_files (
-            image_id TEXT PRIMARY KEY,
-            size INTEGER NOT NULL,
-            mtime_ns INTEGER NOT NULL,
-            digest TEXT NOT NULL
-        );
-        CREATE TABLE categories (
-            path TEXT PRIMARY KEY,
-            parent TEXT,
-            name TEXT NOT NULL,
-            depth INTEGER NOT NULL
-        );
-        """,
-    ),
-    (
-        2,
-        "user events",
-        """
-        CREATE TABLE events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            user_id TEXT NOT NULL,
-            listing_id TEXT NOT NULL REFERENCES listings(id),
-            type TEXT NOT NULL CHECK (type IN ('view', 'click', 'save', 'message')),
-            ts REAL NOT NULL
-        );
-        CREATE INDEX events_user ON events(user_id, ts);
-        """,
-    ),
-    (
-        3,
-        "catalogue provenance",
-        # What the cleaned catalogue file said about a listing at the last sync
-        # (NULL: not from the file). A sync applies the file only where it
-        # changed since, so writes through the API in between are kept.
-        """
-        ALTER TABLE listings ADD COLUMN catalogue_hash TEXT;
-        """,
-    ),
-)
-SCHEMA_VERSION = MIGRATIONS[-1][0]
-
 _LISTING_COLUMNS = "fid, id, title, description, price, location, category, content_hash"
-
-
-class StoreError(Exception):
-    """The store file cannot be used as is (e.g. written by a newer version)."""
 
 
 class ListingNotFound(LookupError):
@@ -170,49 +99,6 @@ def content_hash(text: str, image_digests: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def applied_version(conn: sqlite3.Connection) -> int:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).fetchone()
-    if not exists:
-        return 0
-    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
-
-
-def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
-    """Apply the migrations after the file's version up to ``target``; returns the new version.
-
-    Each migration runs in its own transaction together with its
-    ``schema_migrations`` row, so a crash leaves the file at a clean version.
-    """
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-    )
-    current = applied_version(conn)
-    if current > SCHEMA_VERSION:
-        raise StoreError(
-            f"catalogue store has schema version {current}, newer than this code's "
-            f"{SCHEMA_VERSION}: upgrade marketplace-search"
-        )
-    for version, name, sql in MIGRATIONS:
-        if current < version <= target:
-            conn.execute("BEGIN")
-            try:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time())
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            current = version
-    return current
-
-
 class Store:
     """Thread-safe access to one catalogue file.
 
@@ -257,10 +143,38 @@ class Store:
 
     # -- listings -------------------------------------------------------------
 
-    def upsert_listing(self, listing: Listing) -> int:
-        """Insert or replace one listing (reviving it if deleted); returns its fid."""
+    def upsert_listing(self, listing: Listing, vectors: ListingVectors | None = None) -> int:
+        """Insert or replace one listing (reviving it if deleted); returns its fid.
+
+        ``vectors``, when given, are stored in the same transaction
+        (``indexing.written_vectors``): the listing is never saved without them.
+        """
         with self._transaction() as conn:
-            return self._upsert(conn, listing, time.time())
+            fid = self._upsert(conn, listing, time.time())
+            if vectors is not None:
+                (content,) = conn.execute(
+                    "SELECT content_hash FROM listings WHERE fid = ?", (fid,)
+                ).fetchone()
+                own = [
+                    image_fid
+                    for (image_fid,) in conn.execute(
+                        "SELECT image_fid FROM images WHERE listing_id = ? ORDER BY position",
+                        (listing.id,),
+                    )
+                ]
+                written_vectors.write(conn, fid, content, own, vectors)
+            return fid
+
+    def written_listing_vectors(self, model: str, fids: Sequence[int]) -> dict[int, StoredListing]:
+        """The API-written vectors of these listings under ``model``."""
+        with self._lock:
+            return written_vectors.read_listings(self._conn, model, fids)
+
+    def written_photo_vectors(
+        self, model: str, image_fids: Sequence[int]
+    ) -> dict[int, StoredPhoto]:
+        with self._lock:
+            return written_vectors.read_photos(self._conn, model, image_fids)
 
     def sync_listings(self, listings: Iterable[Listing]) -> SyncCounts:
         """Apply the cleaned catalogue to the store, touching only what the file changed.

@@ -1,12 +1,13 @@
-"""Text-only listing vectors, recovered from an index version's fused and photo vectors.
+"""Text-only listing vectors, recovered from a listing's fused and photo vectors.
 
 A title typed into search is closest to the listing's *text* vector: the
 fused vector (text + photos) is what ranks a listing for a mixed or vague
-query, but its photo half blurs an exact title. A version stores fused and
-per-photo vectors only; since the model fuses by ``normalise(t + p)`` with
-``p`` the normalised sum of the photo vectors (``multimodal.fusion.FusionHead``),
-the text vector is exactly ``t = 2 (f·p) f - p`` (``|t| = 1`` fixes the scale),
-so the text index is derived at start-up without re-embedding anything.
+query, but its photo half blurs an exact title. The embedding cache keeps
+fused and per-photo vectors only; since the model fuses by ``normalise(t + p)``
+with ``p`` the normalised sum of the photo vectors
+(``multimodal.fusion.FusionHead``), the text vector is exactly
+``t = 2 (f·p) f - p`` (``|t| = 1`` fixes the scale), so the reindex (and a
+listing written through the API) gets it without embedding anything again.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-
-from indexing.config import IndexConfig
-from indexing.vector_index import VectorIndex
 
 
 def text_only(fused: np.ndarray, photos: np.ndarray) -> np.ndarray:
@@ -31,21 +29,20 @@ def text_only(fused: np.ndarray, photos: np.ndarray) -> np.ndarray:
     return (text / max(float(np.linalg.norm(text)), 1e-12)).astype(np.float32)
 
 
-def derive_text_index(
-    listings: VectorIndex,
-    photos: VectorIndex,
+def text_vectors(
+    fids: Sequence[int],
+    fused: Mapping[int, np.ndarray],
+    photos: Mapping[int, np.ndarray],
     photo_fids: Mapping[int, Sequence[int]],
-    config: IndexConfig,
-) -> VectorIndex:
-    """A text-only index over every listing of ``listings`` (``photo_fids``: fid → its
-    image fids, all of them in ``photos``)."""
-    fids = listings.ids()
-    vectors = [
+    dim: int,
+) -> np.ndarray:
+    """``[len(fids), dim]`` text vectors, from each listing's fused vector and the
+    vectors of its photos (``photo_fids``: fid → its image fids, keys of ``photos``)."""
+    rows = [
         text_only(
-            listings.reconstruct(int(fid)),
-            np.array([photos.reconstruct(int(i)) for i in photo_fids.get(int(fid), ())]),
+            fused[int(fid)],
+            np.array([photos[int(i)] for i in photo_fids.get(int(fid), ())]).reshape(-1, dim),
         )
         for fid in fids
     ]
-    matrix = np.stack(vectors) if vectors else np.zeros((0, listings.dim), np.float32)
-    return VectorIndex.build(fids, matrix, config, dim=listings.dim)
+    return np.stack(rows) if rows else np.zeros((0, dim), np.float32)

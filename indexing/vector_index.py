@@ -143,6 +143,15 @@ class VectorIndex:
             raise KeyError(id_)
         return vectors[0]
 
+    def reconstruct_many(self, ids: np.ndarray | list[int]) -> np.ndarray:
+        """The stored vectors of ``ids``, in order (KeyError if one is absent)."""
+        ids = _as_ids(ids)
+        with self._lock:
+            present, vectors = self._live_vectors(ids)
+        if len(present) != len(ids):
+            raise KeyError(sorted(set(ids.tolist()) - set(present.tolist()))[:5])
+        return vectors
+
     def search(
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -32,26 +32,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from api.domain_errors import ServiceError
     from api.errors import InputError
     from api.image_input import decode_image
-    from api.schemas import Filters, SearchRequest
-    from api.service import Query
+    from api.schemas import Filters
+    from api.search_pipeline import Query
 
     if not args.text and args.image is None:
         raise CliError("give a query text, --image PATH, or both")
     settings = settings_from(args)
     try:
-        request = SearchRequest(
-            text=args.text,
-            k=args.k,
-            offset=args.offset,
-            filters=Filters(
-                price_min=args.price_min,
-                price_max=args.price_max,
-                category=args.category,
-                location=args.location,
-            ),
-            user_id=args.user,
+        filters = Filters(
+            price_min=args.price_min,
+            price_max=args.price_max,
+            category=args.category,
+            location=args.location,
         )
     except ValidationError as exc:
         raise CliError("; ".join(error["msg"] for error in exc.errors())) from None
@@ -60,8 +55,12 @@ def run(args: argparse.Namespace) -> int:
     service = load_service(settings)
     try:
         image = None if args.image is None else decode_image(args.image.read_bytes(), settings)
-        response = service.search(Query.from_request(request, image))
-    except InputError as exc:
+        query = Query(
+            text=args.text, image=image, k=args.k, offset=args.offset, filters=filters,
+            user_id=args.user,
+        )  # fmt: skip
+        response = service.search(query)
+    except (InputError, ServiceError) as exc:
         raise CliError(exc.message) from None
     finally:
         service.close()

@@ -43,7 +43,8 @@ def settings_from(args: argparse.Namespace, **overrides: object):
 
 def load_service(settings):
     """The search service, or a one-line ``CliError`` saying what is missing."""
-    from api.service import SearchService, StartupError
+    from api.service import SearchService
+    from api.serving_state import StartupError
 
     try:
         return SearchService.open(settings)

@@ -18,9 +18,14 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(request: Request) -> Readiness | JSONResponse:
-    """Model and index are loaded and warmed up; 503 until then."""
+    """Model and every channel of the index version are loaded and warmed up; 503 until then."""
     service = getattr(request.app.state, "service", None)
     if service is None or not service.ready:
         body = Readiness(status="starting", detail="loading and warming model and index")
         return JSONResponse(body.model_dump(), status_code=503)
-    return Readiness(status="ready", model_version=service.model_version, listings=service.size)
+    return Readiness(
+        status="ready",
+        model_version=service.model_version,
+        listings=service.size,
+        channels=service.channels,
+    )

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
+from PIL import Image
 from pydantic import ValidationError
 
 from api.deps import ServiceDep, SettingsDep
 from api.errors import InputError
 from api.image_input import decode_base64_image, decode_image
 from api.schemas import Filters, SearchRequest, SearchResponse
+from api.search_pipeline import Query
 from api.security import USER_TOKEN_HEADER, check_user_token
-from api.service import Query
 from api.settings import Settings
 
 router = APIRouter(tags=["search"])
@@ -24,6 +25,19 @@ UserToken = Annotated[
         description="The user's token; needed when `user_id` personalises the ranking.",
     ),
 ]
+
+
+def _query(request: SearchRequest, image: Image.Image | None) -> Query:
+    """The domain query a request asks for, its photo already decoded."""
+    return Query(
+        text=request.text,
+        image=image,
+        k=request.k,
+        offset=request.offset,
+        filters=request.filters,
+        user_id=request.user_id,
+        personalise=request.personalise,
+    )
 
 
 def _check_personal(settings: Settings, request: SearchRequest, token: str | None) -> None:
@@ -39,7 +53,7 @@ def search(
     """Search by text, photo or both; filters, paging and personalisation included."""
     _check_personal(settings, body, token)
     image = decode_base64_image(body.image, settings) if body.image is not None else None
-    return service.search(Query.from_request(body, image))
+    return service.search(_query(body, image))
 
 
 @router.post("/search/upload", response_model=SearchResponse)
@@ -79,4 +93,4 @@ def search_upload(
         personalise=personalise,
     )
     _check_personal(settings, request, token)
-    return service.search(Query.from_request(request, photo))
+    return service.search(_query(request, photo))

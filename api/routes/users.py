@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 
-from api.deps import ServiceDep
+from api.deps import ServiceDep, require_user_token
 from api.schemas import EventIn, EventOut
-from api.security import require_user_token
 
 router = APIRouter(prefix="/users", tags=["users"])
 

@@ -32,6 +32,7 @@ const els = {
   filtersReset: $("#filters-reset"),
   user: $("#user"),
   banner: $("#banner"),
+  channels: $("#channels"),
   heading: $("#results-heading"),
   status: $("#status"),
   results: $("#results"),
@@ -905,12 +906,28 @@ async function loadFacets() {
   }
 }
 
+// What each channel of the index version adds to a search, in the page's words.
+const CHANNEL_NAMES = {
+  listings: "listings (text and photos)",
+  texts: "listing text",
+  lexical: "keywords",
+  photos: "listing photos",
+  instances: "same-item photos",
+};
+
+function showChannels(channels) {
+  const named = channels.map((c) => CHANNEL_NAMES[c] || c);
+  els.channels.textContent = named.length ? `Searching by ${named.join(", ")}.` : "";
+  els.channels.hidden = !named.length;
+}
+
 async function watchReadiness() {
   for (let attempt = 0; attempt < 120; attempt += 1) {
     try {
       const response = await fetch("/readyz", { cache: "no-store" });
       if (response.ok) {
         els.banner.hidden = true;
+        showChannels((await response.json()).channels || []);
         return;
       }
     } catch {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from indexing.config import ReindexConfig
 from indexing.embedding_cache import LISTING, PHOTO, EmbeddingCache
 from indexing.index_store import Contents, IndexDirectory, IndexManifest, IndexMismatch
 from indexing.reindex import executors
+from indexing.reindex.instances import build_instances
 from indexing.reindex.mapper import Encoded, Mapper, read_model_identity
 from indexing.reindex.reader import Item, sync_catalogue, to_item
 from indexing.reindex.writer import write_version
@@ -146,6 +147,23 @@ def reindex(
                 embedded_photos += len(encoded.image_fids)
         finally:
             cache.close()
+        loaded = [mapper] if mapper else []
+
+        def image_encoder():
+            if not loaded:
+                loaded.append(Mapper.load(model_dir, config.torch_threads, config.precision))
+            return loaded[0].embedder.model.image
+
+        previous = None if contents is None else index_dir.current()
+        instances = build_instances(
+            records,
+            image_dir,
+            config,
+            image_encoder,
+            previous,
+            contents.hash_by_fid() if contents else {},
+            model.fingerprint,
+        )
         path, version = write_version(
             index_dir,
             records,
@@ -164,7 +182,8 @@ def reindex(
             changes=changes,
             config=config.index,
             started=started,
-            previous=None if config.full or contents is None else index_dir.current(),
+            previous=None if config.full else previous,
+            instances=instances,
         )
         index_dir.swap_current(version)
         index_dir.prune(config.keep_versions)
@@ -257,7 +276,14 @@ def sync_and_reindex(
 def reindex_workspace(
     workspace: Workspace, config: ReindexConfig, mapper: Mapper | None = None
 ) -> tuple[SyncCounts, ReindexSummary]:
-    """``sync_and_reindex`` with every path taken from the dataset's workspace."""
+    """``sync_and_reindex`` with every path taken from the dataset's workspace; its
+    split and training feature cache feed the instance channel unless ``config``
+    names others."""
+    config = replace(
+        config,
+        split_file=config.split_file or workspace.split_file,
+        instance_features_dir=config.instance_features_dir or workspace.features_dir,
+    )
     return sync_and_reindex(
         workspace.clean_dir,
         workspace.store_path,

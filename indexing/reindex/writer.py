@@ -1,8 +1,9 @@
 """Write a complete index version beside the live one, ready to be swapped in.
 
-Everything goes into a staging folder that becomes ``v<N>`` by one rename once
-all files (manifest last) are on disk; pointing ``current`` at it is the
-runner's separate, final step.
+Everything the server serves goes into a staging folder (joint, text-only and
+per-photo vectors, the instance channel, BM25) that becomes ``v<N>`` by one
+rename once all files (manifest last, with every part's size and checksum)
+are on disk; pointing ``current`` at it is the runner's separate, final step.
 """
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from indexing.config import IndexConfig
-from indexing.index_store import Contents, IndexDirectory, IndexManifest, save_version
+from indexing.index_store import (
+    Contents,
+    IndexDirectory,
+    IndexManifest,
+    IndexVersion,
+    save_version,
+)
+from indexing.instance_index import InstanceIndex
 from indexing.lexical import LexicalIndex
 from indexing.store import Record
+from indexing.text_index import text_vectors
 from indexing.vector_index import VectorIndex
 
 
@@ -33,19 +42,24 @@ def write_version(
     config: IndexConfig,
     started: float,
     previous: Path | None = None,
+    instances: InstanceIndex | None = None,
 ) -> tuple[Path, int]:
-    """Build and save the listing, photo and lexical indexes; returns (folder, version).
+    """Build and save every channel of a version; returns (folder, version).
 
     ``vectors`` / ``photo_vectors`` map every live fid / image fid to its
     vector; ``model`` carries ``fingerprint``, ``dim`` and ``backbones``;
     ``previous`` is a version folder whose lexical index to update rather
-    than rebuild.
+    than rebuild; ``instances`` is the photo-level channel, when there is one.
     """
     dim = int(model["dim"])
     fids = np.array([r.fid for r in records], dtype=np.int64)
     image_fids = np.array([f for r in records for f in r.image_fids], dtype=np.int64)
     listings = VectorIndex.build(fids, _stack(fids, vectors, dim), config, dim=dim)
     photos = VectorIndex.build(image_fids, _stack(image_fids, photo_vectors, dim), config, dim=dim)
+    photo_fids = {r.fid: r.image_fids for r in records}
+    texts = VectorIndex.build(
+        fids, text_vectors(fids, vectors, photo_vectors, photo_fids, dim), config, dim=dim
+    )
     docs = {r.fid: (r.listing.title, r.listing.description) for r in records}
     if previous is None:
         lexical = LexicalIndex.build((fid, *doc) for fid, doc in docs.items())
@@ -73,7 +87,8 @@ def write_version(
         changes=changes,
         config=asdict(config),
     )
-    save_version(staging, manifest, listings, photos, lexical, contents)
+    version_parts = IndexVersion(staging, manifest, listings, photos, lexical, texts, instances)
+    save_version(staging, manifest, version_parts, contents)
     return index_dir.commit(staging, version), version
 
 

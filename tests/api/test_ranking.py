@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from api.ranking import normalise_to_top, reciprocal_rank_fusion, stable_order
-from api.service import keywords
+from api.search_pipeline import keywords
+from api.settings import ENGLISH_STOPWORDS
 
 
 def test_rrf_rewards_agreement_between_lists() -> None:
@@ -35,6 +36,6 @@ def test_a_limit_keeps_the_best_in_the_same_order() -> None:
 
 
 def test_keywords_drop_stopwords_unless_nothing_else_is_left() -> None:
-    assert keywords("kids bike for sale") == "kids bike sale"
-    assert keywords("Bed with a mattress") == "Bed mattress"
-    assert keywords("for the") == "for the"
+    assert keywords("kids bike for sale", ENGLISH_STOPWORDS) == "kids bike sale"
+    assert keywords("Bed with a mattress", ENGLISH_STOPWORDS) == "Bed mattress"
+    assert keywords("for the", ENGLISH_STOPWORDS) == "for the"

@@ -103,13 +103,13 @@ def test_a_repeated_text_query_is_embedded_once_and_ranked_the_same(
     api_service: SearchService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     embedded: list[str] = []
-    embed = api_service._texts._embed
+    embed = api_service._embed._texts._embed
 
     def counting(texts):
         embedded.extend(texts)
         return embed(texts)
 
-    monkeypatch.setattr(api_service._texts, "_embed", counting)
+    monkeypatch.setattr(api_service._embed._texts, "_embed", counting)
     first = api_service.search(Query(text="walnut sideboard cache probe"))
     again = api_service.search(Query(text="walnut sideboard cache probe"))
     other = api_service.search(Query(text="walnut sideboard cache probe two"))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from indexing.config import IndexConfig
-from indexing.text_index import derive_text_index, text_only
-from indexing.vector_index import VectorIndex
+from indexing.text_index import text_only, text_vectors
 from multimodal.fusion import FusionHead
 
 
@@ -25,14 +23,13 @@ def test_text_vector_is_recovered_exactly() -> None:
     assert np.allclose(text_only(text, np.zeros((0, 16))), text)  # no photos: fused is text
 
 
-def test_derived_index_holds_every_listing() -> None:
+def test_text_vectors_of_listings_with_and_without_photos() -> None:
     texts, photos = unit_rows(4, 8, 2), unit_rows(2, 8, 3)
     fused = texts.copy()
     fused[0] = FusionHead.fuse(torch.from_numpy(texts[0]), torch.from_numpy(photos[0])).numpy()
-    config = IndexConfig()
-    listings = VectorIndex.build(np.arange(4), fused, config)
-    photo_index = VectorIndex.build(np.array([10, 11]), photos, config)
-    derived = derive_text_index(listings, photo_index, {0: [10]}, config)
-    assert len(derived) == 4
-    assert np.allclose(derived.reconstruct(0), texts[0], atol=1e-5)
-    assert np.allclose(derived.reconstruct(3), texts[3], atol=1e-6)
+    derived = text_vectors(
+        [0, 1, 2, 3], dict(enumerate(fused)), {10: photos[0], 11: photos[1]}, {0: [10]}, 8
+    )
+    assert derived.shape == (4, 8)
+    assert np.allclose(derived[0], texts[0], atol=1e-5)
+    assert np.allclose(derived[3], texts[3], atol=1e-6)

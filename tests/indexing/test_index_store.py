@@ -1,3 +1,4 @@
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -6,10 +7,12 @@ import pytest
 from indexing.config import IndexConfig
 from indexing.index_store import (
     Contents,
+    IndexDamaged,
     IndexDirectory,
     IndexManifest,
     IndexMismatch,
     IndexNotFound,
+    IndexVersion,
     save_version,
 )
 from indexing.lexical import LexicalIndex
@@ -35,14 +38,16 @@ def write(index_dir: IndexDirectory, fingerprint: str = "model-a", n: int = 3) -
         data={},
         changes={},
     )
-    save_version(
+    parts = IndexVersion(
         staging,
         manifest,
-        VectorIndex.build(ids, vectors, IndexConfig()),
-        VectorIndex.build([], np.zeros((0, 4)), IndexConfig(), dim=4),
-        LexicalIndex.build((int(i), f"doc {i}", "") for i in ids),
-        Contents(ids, np.array([b"h"] * n, dtype="S64"), np.zeros(0, np.int64)),
+        listings=VectorIndex.build(ids, vectors, IndexConfig()),
+        photos=VectorIndex.build([], np.zeros((0, 4)), IndexConfig(), dim=4),
+        lexical=LexicalIndex.build((int(i), f"doc {i}", "") for i in ids),
+        texts=VectorIndex.build(ids, vectors, IndexConfig()),
     )
+    contents = Contents(ids, np.array([b"h"] * n, dtype="S64"), np.zeros(0, np.int64))
+    save_version(staging, manifest, parts, contents)
     index_dir.commit(staging, version)
     return version
 
@@ -103,3 +108,39 @@ def test_prune_keeps_newest_and_current(tmp_path: Path) -> None:
     assert index_dir.prune(keep=2) == [2]
     assert index_dir.versions() == [1, 3, 4]
     assert version == 4
+
+
+def test_every_part_is_listed_with_its_size_and_checksum(tmp_path: Path) -> None:
+    index_dir = IndexDirectory(tmp_path / "index")
+    version = index_dir.version_dir(write(index_dir))
+    manifest = IndexManifest.read(version)
+    files = {
+        p.relative_to(version).as_posix()
+        for p in version.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    }
+    assert set(manifest.parts) == files
+    assert {"listings/vectors.faiss", "texts/vectors.faiss", "lexical.sqlite"} <= files
+    for name, part in manifest.parts.items():
+        data = (version / name).read_bytes()
+        assert part == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    # no photos: the version says it serves no photo channels
+    assert manifest.channels == ["listings", "lexical", "texts"]
+    loaded = IndexVersion.load(version, "model-a")
+    assert len(loaded.photos) == 0 and len(loaded.texts) == 3 and loaded.instances is None
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_a_damaged_part_is_refused_naming_it(tmp_path: Path, damage: str) -> None:
+    index_dir = IndexDirectory(tmp_path / "index")
+    version = index_dir.version_dir(write(index_dir))
+    part = version / "texts" / "vectors.faiss"
+    if damage == "missing":
+        part.unlink()
+    else:
+        data = bytearray(part.read_bytes())
+        data[-1] ^= 0xFF  # same size, one bit pattern changed
+        part.write_bytes(bytes(data))
+    expected = "is missing" if damage == "missing" else "fails its checksum"
+    with pytest.raises(IndexDamaged, match=f"part texts/vectors.faiss {expected}"):
+        IndexVersion.load(version, "model-a")

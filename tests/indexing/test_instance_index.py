@@ -1,4 +1,4 @@
-"""The photo-level instance channel is saved with its index version and reused."""
+"""The photo-level instance channel: built by the reindex, saved in its version, then loaded."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from indexing.config import IndexConfig
-from indexing.instance_index import DESCRIPTOR_VERSION, KEY_FILE, PROJECTION_FILE, InstanceChannel
+from indexing.instance_index import KEY_FILE, InstanceChannel, InstanceIndex
 
 
 @pytest.fixture
@@ -25,37 +25,36 @@ def photos(tmp_path: Path) -> list[Path]:
     return paths
 
 
-def test_channel_is_built_once_per_version_model_and_photos(
-    embedder, photos: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_saved_channel_loads_and_searches_the_same(
+    embedder, photos: list[Path], tmp_path: Path
 ) -> None:
-    fids = list(range(100, 106))
     pairs = [(photos[0], photos[1]), (photos[2], photos[3]), (photos[4], photos[5])]
-    where = tmp_path / "v1" / "instances"
-    where.parent.mkdir()
-
-    def open_channel(model: str, image_fids=fids) -> InstanceChannel:
-        return InstanceChannel.load_or_build(
-            where, model, embedder.model.image, image_fids, photos, pairs,
-            tmp_path / "features", IndexConfig(),
-        )  # fmt: skip
-
-    built = open_channel("model-a")
+    built = InstanceIndex.build(
+        embedder.model.image, range(100, 106), photos, pairs, tmp_path / "features", IndexConfig()
+    )
+    built.save(tmp_path / "instances")
+    channel = InstanceChannel(embedder.model.image, built)
+    loaded = InstanceChannel(
+        embedder.model.image, InstanceIndex.load(tmp_path / "instances", IndexConfig())
+    )
     query = Image.open(photos[3])
-    assert built.search(query, 1)[0] == 103  # a photo finds itself
+    assert channel.search(query, 1)[0] == 103  # a photo finds itself
+    assert list(loaded.search(query, 6)) == list(channel.search(query, 6))
+    assert loaded.saved.key == built.key
 
-    def no_build(*args, **kwargs):
-        raise AssertionError("a saved channel must be reused, not rebuilt")
 
-    with monkeypatch.context() as patch:
-        patch.setattr(InstanceChannel, "build", no_build)
-        loaded = open_channel("model-a")
-    assert list(loaded.search(query, 6)) == list(built.search(query, 6))
-
-    open_channel("model-b")  # another model: rebuilt and saved over
-    assert json.loads((where / KEY_FILE).read_text())["model"] == "model-b"
-    renumbered = open_channel("model-b", [f + 10 for f in fids])  # other photos: rebuilt
-    assert renumbered.search(query, 1)[0] == 113
-    assert not where.with_name("instances.tmp").exists()
+def test_extending_keeps_the_projection_and_describes_only_new_photos(
+    embedder, photos: list[Path], tmp_path: Path
+) -> None:
+    encoder, features = embedder.model.image, tmp_path / "features"
+    pairs = [(photos[0], photos[1]), (photos[2], photos[3])]
+    first = InstanceIndex.build(encoder, [1, 2, 3, 4], photos[:4], pairs, features, IndexConfig())
+    grown = first.extended(encoder, [1, 3], [5, 6], photos[4:], features, IndexConfig())
+    assert grown.key == first.key
+    assert grown.index.ids().tolist() == [1, 3, 5, 6]
+    np.testing.assert_allclose(grown.index.reconstruct(3), first.index.reconstruct(3))
+    query = InstanceChannel(encoder, grown)
+    assert query.search(Image.open(photos[5]), 1)[0] == 6
 
 
 def test_build_describes_each_photo_once_with_the_same_result(
@@ -74,7 +73,7 @@ def test_build_describes_each_photo_once_with_the_same_result(
         return describe_files(encoder, paths, root)
 
     monkeypatch.setattr(instance_index, "describe_files", counting)
-    channel = InstanceChannel.build(encoder, [1, 2, 3, 4], indexed, pairs, features, IndexConfig())
+    channel = InstanceIndex.build(encoder, [1, 2, 3, 4], indexed, pairs, features, IndexConfig())
     assert sorted(described) == sorted(photos)  # six distinct photos, each once
 
     first = describe_files(encoder, [a for a, _ in pairs], features)
@@ -87,26 +86,21 @@ def test_build_describes_each_photo_once_with_the_same_result(
         np.testing.assert_allclose(channel.index.reconstruct(fid), vector, atol=1e-5)
 
 
-def test_channel_saved_by_older_descriptors_is_rebuilt(
+def test_channel_saved_by_older_descriptors_is_not_reused(
     embedder, photos: list[Path], tmp_path: Path
 ) -> None:
     pairs = [(photos[0], photos[1]), (photos[2], photos[3])]
     where = tmp_path / "instances"
-
-    def open_channel() -> InstanceChannel:
-        return InstanceChannel.load_or_build(
-            where, "model-a", embedder.model.image, [1, 2, 3], photos[:3], pairs,
-            tmp_path / "features", IndexConfig(),
-        )  # fmt: skip
-
-    open_channel()
+    InstanceIndex.build(
+        embedder.model.image, [1, 2, 3], photos[:3], pairs, tmp_path / "features", IndexConfig()
+    ).save(where)
+    assert InstanceIndex.reusable(where)
     key = json.loads((where / KEY_FILE).read_text())
-    assert key["descriptor"] == DESCRIPTOR_VERSION
     del key["descriptor"]  # as a channel written before texture statistics existed
     (where / KEY_FILE).write_text(json.dumps(key))
-    (where / PROJECTION_FILE).unlink()
-    assert open_channel().search(Image.open(photos[2]), 1)[0] == 3
-    assert json.loads((where / KEY_FILE).read_text())["descriptor"] == DESCRIPTOR_VERSION
+    assert not InstanceIndex.reusable(where)  # the next reindex fits it afresh
+    with pytest.raises(ValueError, match="reindex --full"):
+        InstanceIndex.load(where, IndexConfig())
 
 
 def test_trunk_pass_caches_the_texture_statistics_queries_compute(

@@ -4,14 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexing.store import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    ListingNotFound,
-    Store,
-    StoreError,
-    migrate,
-)
+from indexing.store import ListingNotFound, Store
+from indexing.store_schema import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate
 from multimodal.data.catalogue import Listing
 
 
@@ -178,3 +172,31 @@ def test_refuses_a_newer_schema(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer"):
         Store(path)
+
+
+def test_written_vectors_are_stored_with_the_listing_or_not_at_all(store: Store) -> None:
+    from indexing.written_vectors import ListingVectors
+
+    rng = np.random.default_rng(0)
+    vectors = ListingVectors(
+        model="model-a",
+        joint=rng.normal(size=4).astype(np.float32),
+        text=rng.normal(size=4).astype(np.float32),
+        photos=rng.normal(size=(2, 4)).astype(np.float32),
+        instances=rng.normal(size=(2, 3)).astype(np.float32),
+        projection="p1",
+    )
+    fid = store.upsert_listing(make_listing("x1", image_ids=("b", "a")), vectors)
+    (record,) = store.iter_records()
+    stored = store.written_listing_vectors("model-a", [fid])[fid]
+    assert stored.content_hash == record.content_hash
+    np.testing.assert_array_equal(stored.joint, vectors.joint)
+    photos = store.written_photo_vectors("model-a", record.image_fids)
+    np.testing.assert_array_equal(photos[store.image_fid("a")].joint, vectors.photos[1])
+    assert photos[store.image_fid("b")].projection == "p1"
+    assert store.written_listing_vectors("model-b", [fid]) == {}
+
+    one_photo_short = ListingVectors("model-a", vectors.joint, vectors.text, vectors.photos[:1])
+    with pytest.raises(ValueError, match="photo vectors"):
+        store.upsert_listing(make_listing("x3", image_ids=("a", "c")), one_photo_short)
+    assert store.get_listing("x3") is None  # rolled back with its vectors: never half-saved

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
+from api.domain_errors import BadImageId
 from api.errors import InputError
+from api.errors import status_of as http_status
 from api.security import check_user_token, safe_image_path, user_token
 
 SECRET = SecretStr("token-secret")
@@ -53,9 +55,9 @@ def test_issuing_a_token_without_a_secret_fails_loudly():
     ],
 )
 def test_image_ids_that_could_escape_are_refused(tmp_path, image_id):
-    with pytest.raises(InputError) as info:
+    with pytest.raises(BadImageId) as info:
         safe_image_path(tmp_path, image_id)
-    assert info.value.status == 400
+    assert http_status(info.value) == 400
 
 
 def test_plain_image_id_resolves_inside_the_folder(tmp_path):
@@ -68,7 +70,7 @@ def test_symlink_out_of_the_folder_is_refused(tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
     (folder / "planted.jpg").symlink_to(outside)
-    with pytest.raises(InputError):
+    with pytest.raises(BadImageId):
         safe_image_path(folder, "planted")
 
 

@@ -16,6 +16,8 @@ def test_readyz_reports_the_loaded_model(client: TestClient) -> None:
     assert body["status"] == "ready"
     assert body["model_version"]
     assert body["listings"] > 0
+    # the shared test index is built without a split: every channel but the instance one
+    assert body["channels"] == ["listings", "lexical", "texts", "photos"]
 
 
 def test_docs_and_schema(client: TestClient) -> None:

@@ -1,0 +1,148 @@
+"""The catalogue store's schema: append-only migrations and the function that applies them."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+# Append only: a released migration is never edited, a schema change is a new entry.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "catalogue",
+        """
+        CREATE TABLE listings (
+            fid INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL,
+            price REAL,
+            location TEXT NOT NULL,
+            category TEXT NOT NULL,
+            root TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            deleted INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX listings_price ON listings(price);
+        CREATE INDEX listings_category ON listings(category);
+        CREATE TABLE images (
+            image_fid INTEGER PRIMARY KEY AUTOINCREMENT,
+            image_id TEXT NOT NULL UNIQUE,
+            listing_id TEXT NOT NULL REFERENCES listings(id),
+            position INTEGER NOT NULL,
+            digest TEXT NOT NULL
+        );
+        CREATE INDEX images_listing ON images(listing_id, position);
+        CREATE TABLE image_files (
+            image_id TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            digest TEXT NOT NULL
+        );
+        CREATE TABLE categories (
+            path TEXT PRIMARY KEY,
+            parent TEXT,
+            name TEXT NOT NULL,
+            depth INTEGER NOT NULL
+        );
+        """,
+    ),
+    (
+        2,
+        "user events",
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            listing_id TEXT NOT NULL REFERENCES listings(id),
+            type TEXT NOT NULL CHECK (type IN ('view', 'click', 'save', 'message')),
+            ts REAL NOT NULL
+        );
+        CREATE INDEX events_user ON events(user_id, ts);
+        """,
+    ),
+    (
+        3,
+        "catalogue provenance",
+        # What the cleaned catalogue file said about a listing at the last sync
+        # (NULL: not from the file). A sync applies the file only where it
+        # changed since, so writes through the API in between are kept.
+        """
+        ALTER TABLE listings ADD COLUMN catalogue_hash TEXT;
+        """,
+    ),
+    (
+        4,
+        "written vectors",
+        # Vectors of listings written through the API, stored with the listing in
+        # one transaction, so a server starting on an older index version serves
+        # them without embedding anything (``indexing.written_vectors``).
+        """
+        CREATE TABLE listing_vectors (
+            fid INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            joint BLOB NOT NULL,
+            text BLOB NOT NULL,
+            PRIMARY KEY (fid, model)
+        );
+        CREATE TABLE photo_vectors (
+            image_fid INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            joint BLOB NOT NULL,
+            instance BLOB,
+            projection TEXT,
+            PRIMARY KEY (image_fid, model)
+        );
+        """,
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+class StoreError(Exception):
+    """The store file cannot be used as is (e.g. written by a newer version)."""
+
+
+def applied_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if not exists:
+        return 0
+    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations after the file's version up to ``target``; returns the new version.
+
+    Each migration runs in its own transaction together with its
+    ``schema_migrations`` row, so a crash leaves the file at a clean version.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    current = applied_version(conn)
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"catalogue store has schema version {current}, newer than this code's "
+            f"{SCHEMA_VERSION}: upgrade marketplace-search"
+        )
+    for version, name, sql in MIGRATIONS:
+        if current < version <= target:
+            conn.execute("BEGIN")
+            try:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time())
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            current = version
+    return current
