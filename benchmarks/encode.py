@@ -2,7 +2,7 @@
 
 Measured one query at a time, the way the service runs them, on the saved
 model and the current index of a workspace. The HTTP benchmark
-(``api.bench``) measures whole requests; this one splits a request's work so
+(``benchmarks.search``) measures whole requests; this one splits a request's work so
 a slow request can be traced to its part.
 """
 
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from indexing.scaling_bench import machine_info
+from benchmarks.errors import BenchError
+from benchmarks.harness import machine_info, percentiles, write_report
 from multimodal.data.catalogue import CleanCatalogue
 
 
@@ -28,17 +29,6 @@ class EncodeBenchConfig:
     k: int = 10
     seed: int = 0
     torch_threads: int = 2
-
-
-def percentiles(seconds: Sequence[float]) -> dict[str, float]:
-    ms = np.asarray(seconds, dtype=np.float64) * 1e3
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": float(ms.mean()),
-        "n": len(ms),
-    }
 
 
 def _time_each(fn: Callable[[object], object], items: Sequence[object], warmup: int) -> list[float]:
@@ -101,3 +91,28 @@ def summary_line(report: dict[str, object]) -> str:
     stages = report["stages"]
     parts = [f"{name} p50 {stats['p50_ms']:.1f} ms" for name, stats in stages.items()]
     return "encode: " + ", ".join(parts)
+
+
+def run_encode_bench_on_workspace(
+    data: Path, config: EncodeBenchConfig, reports_dir: Path
+) -> dict[str, object]:
+    """The bench on a dataset's saved model and current index; writes ``encode_bench.json``."""
+    import torch
+
+    from indexing.index_store import IndexDirectory, IndexMismatch, IndexNotFound
+    from multimodal.bundle import BundleError
+    from multimodal.data.catalogue import load_clean_catalogue
+    from multimodal.embedder import Embedder
+    from multimodal.workspace import Workspace
+
+    workspace = Workspace.for_data(data)
+    torch.set_num_threads(config.torch_threads)
+    try:
+        catalogue = load_clean_catalogue(workspace.clean_dir)
+        embedder = Embedder.load(workspace.model_dir)
+        version = IndexDirectory(workspace.index_dir).load_current(embedder.fingerprint)
+    except (FileNotFoundError, BundleError, IndexNotFound, IndexMismatch) as exc:
+        raise BenchError(str(exc).splitlines()[0]) from None
+    report = run_encode_bench(catalogue, embedder, version.listings, config)
+    write_report(report, reports_dir / "encode_bench.json", summary_line(report))
+    return report

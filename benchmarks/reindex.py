@@ -16,18 +16,18 @@ Figures go to ``reports/reindex_bench.json``; nothing is asserted.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
+
+from benchmarks.errors import BenchError
+from benchmarks.harness import cli_command, machine_info, save_report, write_report
 
 DEFAULT_OUT = Path("reports/reindex_bench.json")
 TARGETS = {"full_reindex_s": 600, "incremental_one_changed_s": 2.0, "re_embedded_unchanged": 0}
@@ -50,62 +50,6 @@ class BenchConfig:
     warm: bool = True  # also a full run reusing the training feature cache
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "reindex", help="full reindex local vs ray, and incremental runs → " + str(DEFAULT_OUT)
-    )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        help="raw data folder whose workspace holds the cleaned catalogue and model "
-        "(default: MARKETPLACE_DATA, else ../shared/marketplace)",
-    )
-    parser.add_argument("--executors", default="local,ray", help="comma-separated, in order")
-    parser.add_argument("--limit", type=int, help="only the first N listings (a quick run)")
-    parser.add_argument(
-        "--cold-limit",
-        type=int,
-        help="cold runs on the first N listings only (rates and a projection are reported)",
-    )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--ray-actors", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--home", type=Path, help="scratch folder (default: temporary)")
-    parser.add_argument("--model", type=Path, help="model folder (default: the workspace's)")
-    parser.add_argument(
-        "--no-warm", action="store_true", help="skip the run reusing the training feature cache"
-    )
-    parser.set_defaults(handler=run_cli)
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    from multimodal.workspace import default_data_dir
-    from scripts.errors import CliError
-
-    executors = tuple(e.strip() for e in args.executors.split(",") if e.strip())
-    unknown = set(executors) - {"local", "ray"}
-    if unknown or not executors:
-        raise CliError(f"--executors takes local and/or ray, not {args.executors!r}")
-    config = BenchConfig(
-        data=args.data or default_data_dir()[0],
-        out=args.out,
-        executors=executors,
-        limit=args.limit,
-        cold_limit=args.cold_limit,
-        batch_size=args.batch_size,
-        ray_actors=args.ray_actors,
-        home=args.home,
-        model_dir=args.model,
-        warm=not args.no_warm,
-    )
-    try:
-        report = run_bench(config)
-    except (FileNotFoundError, ImportError, ValueError) as exc:  # e.g. an unloadable model
-        raise CliError(str(exc)) from exc
-    print(summary_line(report))
-    return 0
-
-
 def summary_line(report: dict) -> str:
     parts = [
         f"{name} {r['listings']} listings: {r['seconds']:.0f} s ({r['listings_per_s']:.1f} "
@@ -121,12 +65,6 @@ def summary_line(report: dict) -> str:
         parts.append(f"1 changed: {' / '.join(figures)}")
         parts.append(f"nothing changed: {inc['no_change']['embedded']} re-embedded")
     return "reindex bench: " + "; ".join(parts)
-
-
-def _save(report: dict, out: Path) -> None:
-    """Written after every stage, so a long run that is stopped keeps what it measured."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _scratch_workspace(source, home: Path, listings, model_dir: Path):
@@ -156,12 +94,12 @@ def _timed_reindex(workspace, config, mapper=None) -> tuple[float, object]:
 def _timed_cli(workspace) -> float:
     """Wall time of ``marketplace reindex`` on the scratch workspace, as a user runs it."""
     env = {**os.environ, "MARKETPLACE_HOME": str(workspace.home)}
-    command = [sys.executable, "-m", "scripts.cli", "reindex", "--data", str(workspace.data_dir)]
+    command = cli_command("reindex", "--data", str(workspace.data_dir), "--quiet")
     started = time.perf_counter()
-    result = subprocess.run([*command, "--quiet"], env=env, capture_output=True, text=True)
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        raise RuntimeError(f"marketplace reindex failed: {result.stderr.strip()[-500:]}")
+        raise BenchError(f"marketplace reindex failed: {result.stderr.strip()[-500:]}")
     return seconds
 
 
@@ -218,6 +156,16 @@ def profile_embedding(model_dir: Path, image_dir: Path, listings, threads: int) 
 
 
 def run_bench(config: BenchConfig) -> dict:
+    """Every run, the report saved to ``config.out`` after each, and its summary printed."""
+    try:
+        report = _run_bench(config)
+    except (FileNotFoundError, ImportError, ValueError) as exc:  # e.g. an unloadable model
+        raise BenchError(str(exc).splitlines()[0]) from exc
+    write_report(report, config.out, summary_line(report))
+    return report
+
+
+def _run_bench(config: BenchConfig) -> dict:
     from indexing.config import ReindexConfig
     from multimodal.data.catalogue import load_clean_catalogue
     from multimodal.workspace import Workspace
@@ -242,14 +190,8 @@ def run_bench(config: BenchConfig) -> dict:
     model = json.loads((model_dir / "manifest.json").read_text())
     report: dict = {
         "benchmark": "reindex",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "torch_threads": config.torch_threads,
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_at_start": list(os.getloadavg()),  # other jobs skew the rates
-        },
+        # with the load average at the start: other jobs skew the rates
+        "machine": {**machine_info(), "torch_threads": config.torch_threads},
         "data": {"dir": str(config.data), "listings": len(listings), "photos": _photos(listings)},
         "model": {
             "dir": str(model_dir),
@@ -280,7 +222,7 @@ def run_bench(config: BenchConfig) -> dict:
             "summary": summary.line(),
             "note": note,
         }
-        _save(report, config.out)
+        save_report(report, config.out)
         return workspace
 
     whole = None  # a workspace indexed over the whole catalogue, for the incremental runs
@@ -306,14 +248,14 @@ def run_bench(config: BenchConfig) -> dict:
         whole = full_run("local_feature_cache", listings, warm, note)
     if whole is not None:
         report["incremental"] = incremental_runs(whole, listings, base, model_dir, config)
-        _save(report, config.out)
+        save_report(report, config.out)
     report["profile"] = profile_embedding(
         model_dir,
         source.clean_dir / "images",
         listings[: config.profile_listings],
         config.torch_threads,
     )
-    _save(report, config.out)
+    save_report(report, config.out)
     if config.home is None:
         shutil.rmtree(home, ignore_errors=True)
     return report

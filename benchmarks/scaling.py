@@ -20,21 +20,16 @@ convention); both raw figures are in the report.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
 import faiss
 import numpy as np
 
+from benchmarks.harness import machine_info, percentiles
+from evaluation.metrics import mean, recall_at_k
 from indexing.config import IndexConfig
-from indexing.plots import plot_latency_vs_size, plot_recall_vs_latency
-from multimodal.retrieval_metrics import mean, recall_at_k
 
 _SERVED = IndexConfig()
 
@@ -161,14 +156,14 @@ def _point(
     recall = mean(
         [recall_at_k(list(got), set(want), k) for got, want in zip(ids, truth, strict=True)]
     )
-    ms = seconds * 1e3
+    stats = percentiles(seconds)
     return OperatingPoint(
         kind=kind,
         param=param,
         recall_at_k=recall,
-        p50_ms=float(np.percentile(ms, 50)),
-        p95_ms=float(np.percentile(ms, 95)),
-        mean_ms=float(ms.mean()),
+        p50_ms=stats["p50_ms"],
+        p95_ms=stats["p95_ms"],
+        mean_ms=stats["mean_ms"],
     )
 
 
@@ -278,25 +273,6 @@ def _measure_size(
     return result
 
 
-def machine_info() -> dict[str, object]:
-    """What the figures were measured on, and how busy it was."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_1_5_15": os.getloadavg(),
-        "python": platform.python_version(),
-        "faiss": faiss.__version__,
-        "numpy": np.__version__,
-        "utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def run_scaling(
     config: ScalingConfig, progress: Callable[[str], None] = lambda _msg: None
 ) -> dict[str, object]:
@@ -315,68 +291,9 @@ def run_scaling(
         )
     return {
         "config": asdict(config),
-        "data": "synthetic clustered unit vectors (see indexing/scaling_bench.py)",
+        "data": "synthetic clustered unit vectors (see benchmarks/scaling.py)",
         "machine_at_start": machine_before,
         "machine_at_end": machine_info(),
         "bandwidth": bandwidth,
         "sizes": [asdict(s) for s in sizes],
     }
-
-
-def write_scaling_report(report: dict[str, object], reports_dir: Path) -> list[Path]:
-    """``scaling_bench.json``, its table (``.md``) and two plots; returns JSON and plot paths."""
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    json_path = reports_dir / "scaling_bench.json"
-    json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (reports_dir / "scaling_bench.md").write_text(markdown_table(report), encoding="utf-8")
-    return [
-        json_path,
-        plot_latency_vs_size(report, reports_dir / "scaling_latency_vs_size.png"),
-        plot_recall_vs_latency(report, reports_dir / "scaling_recall_vs_latency.png"),
-    ]
-
-
-def summary_line(report: dict[str, object]) -> str:
-    """One line for the terminal: the largest size's headline figures."""
-    largest = report["sizes"][-1]
-    chosen = largest["chosen"]
-    parts = [
-        f"{kind} {chosen[kind]['p50_ms']:.2f} ms (R@10 {chosen[kind]['recall_at_k']:.2f})"
-        for kind in ("exact", "ivf", "hnsw")
-    ]
-    return (
-        f"{largest['size']:,} vectors: "
-        + ", ".join(parts)
-        + f"; exact = {largest['exact_over_bound']:.2f}x the bandwidth bound"
-    )
-
-
-def markdown_table(report: dict[str, object]) -> str:
-    """The README's table: one row per size and index kind, at the chosen setting."""
-    lines = [
-        "| vectors | index | setting | recall@10 | p50 ms | p95 ms | build s |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: |",
-    ]
-    for size in report["sizes"]:
-        for kind in ("exact", "ivf", "hnsw"):
-            point = size["chosen"][kind]
-            lines.append(
-                f"| {size['size']:,} | {kind} | {point['param'] or '–'} "
-                f"| {point['recall_at_k']:.3f} | {point['p50_ms']:.3f} | {point['p95_ms']:.3f} "
-                f"| {size['build_seconds'][kind]:.1f} |"
-            )
-    bandwidth = report["bandwidth"]["moved_bytes_per_s"] / 1e9
-    lines += [
-        "",
-        f"Copy bandwidth (numpy, read + write): {bandwidth:.1f} GB/s.",
-        "",
-        "| vectors | bytes scanned | bound ms | exact p50 ms | exact / bound |",
-        "| ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for size in report["sizes"]:
-        lines.append(
-            f"| {size['size']:,} | {size['exact_bytes_scanned'] / 1e6:.0f} MB "
-            f"| {size['exact_bound_ms']:.3f} | {size['chosen']['exact']['p50_ms']:.3f} "
-            f"| {size['exact_over_bound']:.2f} |"
-        )
-    return "\n".join(lines) + "\n"

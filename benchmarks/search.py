@@ -1,8 +1,9 @@
 """The search benchmark: latency and throughput through real HTTP, and a 1M-vector scale run.
 
 ``run_http_bench`` starts ``marketplace serve`` in a subprocess on loopback
-(one uvicorn worker, exactly as deployed), waits for ``/readyz``, and then
-measures from a client in this process:
+(one uvicorn worker, exactly as deployed), records the time from spawning it
+to the first 200 from ``/readyz`` (``start_to_ready_s``), and then measures
+from a client in this process:
 
 - latency (p50/p95/p99) of text, photo and text+photo queries, one at a time;
   each text query is a distinct string, so the server's query-embedding cache
@@ -22,26 +23,24 @@ from __future__ import annotations
 
 import base64
 import itertools
-import os
-import platform
+import json
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import numpy as np
 
 from api.settings import Settings
+from benchmarks.errors import BenchError
+from benchmarks.harness import machine_info, percentiles, serve, write_report
+from evaluation.metrics import recall_at_k
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = Path("reports/search_bench.json")
 TARGETS = {
     "text_p50_ms": 15.0,
     "text_p99_ms": 50.0,
@@ -111,80 +110,7 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-# -- the server under test ------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerProcess:
-    """``marketplace serve`` in a subprocess, stopped (by its own pid) on exit."""
-
-    def __init__(self, data: Path, port: int, log_path: Path, timeout_s: float) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self._log_path = log_path
-        self._timeout_s = timeout_s
-        command = [
-            sys.executable,
-            "-m",
-            "scripts.cli",
-            "serve",
-            "--data",
-            str(data),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log_path.open("w")
-        self._proc = subprocess.Popen(
-            command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ
-        )
-
-    def __enter__(self) -> ServerProcess:
-        deadline = time.monotonic() + self._timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                tail = self._log_path.read_text()[-2000:]
-                raise RuntimeError(f"server exited with {self._proc.returncode}:\n{tail}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        self.__exit__()
-        raise RuntimeError(f"server not ready within {self._timeout_s:.0f} s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._log.close()
-
-
 # -- measuring ------------------------------------------------------------------
-
-
-def percentiles(latencies_s: list[float]) -> dict[str, float]:
-    ms = np.asarray(latencies_s, dtype=np.float64) * 1000
-    if not len(ms):
-        return {"n": 0}
-    return {
-        "n": len(ms),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p95_ms": round(float(np.percentile(ms, 95)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-        "mean_ms": round(float(ms.mean()), 2),
-    }
 
 
 def _timed_post(client: httpx.Client, body: dict) -> tuple[float, float | None]:
@@ -260,7 +186,7 @@ def run_http_bench(
     material = QueryMaterial.from_store(settings, config.seed)
     needed = config.latency_text + config.latency_both
     if len(material.texts) < needed + 100 or not material.photos:
-        raise RuntimeError("the catalogue is too small for the benchmark's query set")
+        raise BenchError("the catalogue is too small for the benchmark's query set")
     texts = iter(material.texts)
     photos = itertools.cycle(material.photos)
     latency_texts = list(itertools.islice(texts, config.latency_text))
@@ -272,8 +198,10 @@ def run_http_bench(
     # Throughput uses the remaining, still unseen strings, then wraps round.
     load_bodies = itertools.cycle({"text": t, "k": k} for t in texts)
 
-    with ServerProcess(settings.data, free_port(), log_path, config.startup_timeout_s) as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+    with serve(
+        settings.data, ready_timeout_s=config.startup_timeout_s, log_path=log_path
+    ) as server:
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
             ready = client.get("/readyz").json()
             progress("latency: text")
             latency = {"text": measure_latency(client, text_bodies)}
@@ -286,10 +214,13 @@ def run_http_bench(
         for concurrency in config.concurrency:
             progress(f"throughput: concurrency {concurrency}")
             throughput.append(
-                measure_throughput(server.url, load_bodies, concurrency, config.seconds_per_level)
+                measure_throughput(
+                    server.base_url, load_bodies, concurrency, config.seconds_per_level
+                )
             )
     at_16 = next((t for t in throughput if t["concurrency"] == 16), None)
     return {
+        "start_to_ready_s": server.start_to_ready_s,
         "server": {
             "listings": ready.get("listings"),
             "model_version": ready.get("model_version"),
@@ -319,8 +250,6 @@ def run_http_bench(
 
 def artefacts(settings: Settings) -> dict:
     """What the measured server loaded, from the manifests (so a report says what it measured)."""
-    import json
-
     from indexing.index_store import MANIFEST_FILE, IndexDirectory
 
     model = json.loads((settings.resolved_model_dir / MANIFEST_FILE).read_text())
@@ -360,8 +289,8 @@ def run_scale_bench(
     import faiss
     import torch
 
+    from benchmarks.scaling import ClusteredVectors, ScalingConfig
     from indexing.config import IndexConfig
-    from indexing.scaling_bench import ClusteredVectors, ScalingConfig
     from indexing.vector_index import VectorIndex
     from multimodal.embedder import Embedder
 
@@ -441,7 +370,7 @@ def _time_queries(
         embed_s.append(t1 - t0)
         search_s.append(t2 - t1)
         total_s.append(t2 - t0)
-        recalls.append(len(set(ids[0].tolist()) & set(relevant.tolist())) / k)
+        recalls.append(recall_at_k(ids[0].tolist(), relevant.tolist(), k))
     return {
         "recall_at_10": round(float(np.mean(recalls)), 4),
         "text_query": percentiles(total_s),
@@ -450,86 +379,35 @@ def _time_queries(
     }
 
 
-def machine() -> dict:
-    return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-# -- command line -------------------------------------------------------------------
-
-DEFAULT_OUT = Path("reports/search_bench.json")
-
-
-def register(benchmarks) -> None:
-    parser = benchmarks.add_parser(
-        "search",
-        help="search latency (text, photo, both) and QPS over HTTP → " + str(DEFAULT_OUT),
-    )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        help="raw data folder whose workspace holds model and index "
-        "(default: MARKETPLACE_DATA, else ../shared/marketplace)",
-    )
-    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
-    parser.add_argument(
-        "--scale",
-        type=int,
-        default=0,
-        metavar="N",
-        help="also time text queries against N synthetic vectors, e.g. 1000000 (slow to build)",
-    )
-    parser.add_argument(
-        "--approximate",
-        choices=("hnsw", "ivf"),
-        help="approximate index kind for --scale (default: the server's, IndexConfig)",
-    )
-    parser.add_argument(
-        "--skip-http", action="store_true", help="only the --scale run; keep the HTTP figures"
-    )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.set_defaults(handler=run_cli)
-
-
-def run_cli(args) -> int:
-    import json
-
+def run_search_bench(
+    settings: Settings,
+    out: Path,
+    http: HttpBenchConfig | None,
+    scale: ScaleBenchConfig | None,
+) -> dict:
+    """The HTTP run and/or the scale run, merged into the report already at ``out``
+    (so a ``--scale`` run keeps the HTTP figures), written there and summarised."""
     from tqdm import tqdm
 
-    from multimodal.workspace import default_data_dir
-    from scripts.errors import CliError
-
-    settings = Settings(data=args.data or default_data_dir()[0])
     if not settings.resolved_store_path.is_file():
-        raise CliError(f"no catalogue store at {settings.resolved_store_path}: reindex first")
-    report = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    report["machine"] = machine()
+        raise BenchError(f"no catalogue store at {settings.resolved_store_path}: reindex first")
+    report = json.loads(out.read_text()) if out.is_file() else {}
+    report["machine"] = machine_info()
     report["data"] = str(settings.data)
-    steps = (0 if args.skip_http else 6) + (3 + len(KNOB_FACTORS) if args.scale else 0)
+    steps = (6 if http else 0) + (3 + len(KNOB_FACTORS) if scale else 0)
     with tqdm(total=steps, desc="search bench", unit="step") as bar:
 
         def progress(what: str) -> None:
             bar.set_postfix_str(what)
             bar.update(1)
 
-        try:
-            if not args.skip_http:
-                config = HttpBenchConfig(seconds_per_level=args.seconds)
-                log_path = Path(tempfile.gettempdir()) / "marketplace-search-bench-server.log"
-                report["http"] = run_http_bench(settings, config, log_path, progress)
-            if args.scale:
-                config = ScaleBenchConfig(size=args.scale, approximate=args.approximate)
-                report["scale"] = run_scale_bench(settings, config, progress)
-        except RuntimeError as exc:
-            raise CliError(str(exc).splitlines()[0]) from exc
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(summary_line(report))
-    return 0
+        if http is not None:
+            log_path = Path(tempfile.gettempdir()) / "marketplace-search-bench-server.log"
+            report["http"] = run_http_bench(settings, http, log_path, progress)
+        if scale is not None:
+            report["scale"] = run_scale_bench(settings, scale, progress)
+    write_report(report, out, summary_line(report))
+    return report
 
 
 def summary_line(report: dict) -> str:
@@ -538,8 +416,10 @@ def summary_line(report: dict) -> str:
     if http:
         lat = http["latency"]
         qps = ", ".join(f"c{t['concurrency']} {t['qps']:.0f}" for t in http["throughput"])
+        ready_s = http.get("start_to_ready_s")  # absent from reports written before it was
         parts.append(
-            f"text p50 {lat['text']['p50_ms']:.1f} / p99 {lat['text']['p99_ms']:.1f} ms, "
+            (f"start to /readyz {ready_s:.2f} s, " if ready_s is not None else "")
+            + f"text p50 {lat['text']['p50_ms']:.1f} / p99 {lat['text']['p99_ms']:.1f} ms, "
             f"photo p50 {lat['photo']['p50_ms']:.1f} ms, "
             f"text+photo p50 {lat['text_and_photo']['p50_ms']:.1f} ms, QPS {qps}, "
             f"{'no' if http['zero_errors'] else 'SOME'} errors"

@@ -10,15 +10,16 @@ descriptions, since that line names the sub-category and so leaks the answer.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import time
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from evaluation.plots import save_figure  # also puts matplotlib on the headless backend
 from multimodal.data.catalogue import CleanCatalogue, Listing
 from multimodal.data.splits import Split
 from multimodal.features import (
@@ -81,10 +82,6 @@ def confusion_png(
     logits: torch.Tensor, labels: np.ndarray, classes: list[str], path: Path, title: str
 ) -> list[list[int]]:
     """Write a row-normalised confusion matrix; returns the raw counts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from sklearn.metrics import confusion_matrix
 
     counts = confusion_matrix(labels, logits.argmax(1).numpy(), labels=range(len(classes)))
@@ -101,10 +98,7 @@ def confusion_png(
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return counts.tolist()
 
 
@@ -239,8 +233,3 @@ def extraction_stats(features_root: Path, model: MultimodalModel) -> dict[str, A
         stats = cache.stats()
         out[name] = {**stats, "cached_items": len(cache), "complete": stats["items"] >= len(cache)}
     return out
-
-
-def write_report(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")

@@ -1,15 +1,15 @@
-"""Write the retrieval evaluation: ``reports/retrieval.json``, its plots and tables.
+"""The retrieval evaluation's plots, tables and summary line, drawn from its report.
 
-Kept apart from the evaluation itself so a saved report can be re-plotted or
-re-tabled without re-running anything.
+Kept apart from the evaluation itself so a saved report (``reports/retrieval.json``)
+can be re-plotted or re-tabled without re-running anything.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from api.evaluation import (
+from evaluation.plots import plot_method_bars, plot_quality_vs_latency
+from evaluation.world import (
     BM25,
     FROZEN,
     FUSED_DENSE,
@@ -19,9 +19,7 @@ from api.evaluation import (
     PERSONALISED,
     TEXT_DENSE,
 )
-from indexing.plots import plot_method_bars, plot_quality_vs_latency
 
-REPORT_FILE = "retrieval.json"
 METHOD_ORDER = (
     BM25, TEXT_DENSE, IMAGE_DENSE, FUSED_DENSE, HYBRID, PERSONALISED, FROZEN, INSTANCE,
 )  # fmt: skip
@@ -43,17 +41,11 @@ def _method_table(report: dict) -> dict[str, dict[str, float]]:
     return rows
 
 
-def write_retrieval_report(
-    report: dict, reports_dir: Path, stem: str = REPORT_FILE.removesuffix(".json")
-) -> list[Path]:
-    """The JSON report and its three plots, named from ``stem``; returns the paths written."""
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    json_path = reports_dir / f"{stem}.json"
+def plot_retrieval_report(report: dict, reports_dir: Path, stem: str = "retrieval") -> list[Path]:
+    """The report's plots (up to three), named from ``stem``; returns the paths written."""
     split = report["config"].get("split", "test")
-    json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     k = report["config"]["k"]
     paths = [
-        json_path,
         plot_method_bars(
             _method_table(report),
             reports_dir / f"{stem}_methods.png",

@@ -1,8 +1,9 @@
 """``marketplace bench reliability``: hostile inputs, injected faults and a held load.
 
-The full form of what ``tests/reliability`` checks in a short form:
+The full form of what ``tests/api/test_bad_input.py`` and
+``tests/benchmarks/reliability`` check in a short form:
 
-1. inputs: every probe of ``api.reliability.probes`` over HTTP to a real
+1. inputs: every probe of ``benchmarks.reliability.probes`` over HTTP to a real
    server, with the status code each got;
 2. faults, on a scratch copy of the first ``--fault-listings`` listings with
    the dataset's own model (the dataset's workspace is never touched):
@@ -19,95 +20,83 @@ one-line summary.
 
 from __future__ import annotations
 
-import argparse
 import json
 import secrets
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.errors import CliError
+from benchmarks.errors import BenchError
+from benchmarks.harness import free_port, write_report
 
-DEFAULT_REPORTS = Path("reports")
 
-
-def register(benchmarks: argparse._SubParsersAction) -> None:
-    parser = benchmarks.add_parser(
-        "reliability",
-        help="bad inputs, killed reindexes, swaps, writes during reindex, and a held load",
-    )
-    parser.add_argument(
-        "--data", type=Path, help="raw data folder whose workspace holds the model and index"
-    )
-    parser.add_argument("--seconds", type=float, default=60.0, help="load duration")
-    parser.add_argument("--concurrency", type=int, default=16, help="concurrent load clients")
-    parser.add_argument(
-        "--fault-listings", type=int, default=300, help="listings in the scratch fault workspace"
-    )
-    parser.add_argument("--kills", type=int, default=4, help="reindexes killed at random points")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS)
-    parser.set_defaults(handler=run)
+@dataclass(frozen=True)
+class ReliabilityConfig:
+    data: Path  # raw data folder whose workspace holds the model and index
+    seconds: float = 60.0  # load duration
+    concurrency: int = 16  # concurrent load clients
+    fault_listings: int = 300  # listings in the scratch fault workspace
+    kills: int = 4  # reindexes killed at random points
+    seed: int = 0
+    reports_dir: Path = Path("reports")
 
 
 def _say(message: str) -> None:
     print(f"reliability: {message}", file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    from multimodal.workspace import Workspace, default_data_dir
+def run_reliability_bench(config: ReliabilityConfig) -> dict[str, Any]:
+    """Inputs, faults and load; ``reliability.json`` written and summarised; ``ok`` says
+    whether every check held."""
+    from multimodal.workspace import Workspace
 
-    if args.seconds <= 0 or args.concurrency < 1 or args.fault_listings < 10 or args.kills < 0:
-        raise CliError(
-            "--seconds must be > 0, --concurrency >= 1, --fault-listings >= 10, --kills >= 0"
-        )
-    data = args.data or default_data_dir()[0]
-    workspace = Workspace.for_data(data)
+    if config.seconds <= 0 or config.concurrency < 1 or config.fault_listings < 10:
+        raise BenchError("--seconds must be > 0, --concurrency >= 1, --fault-listings >= 10")
+    if config.kills < 0:
+        raise BenchError("--kills must be >= 0")
+    workspace = Workspace.for_data(config.data)
     for needed, what in (
         (workspace.clean_dir / "listings.jsonl", "a cleaned catalogue (marketplace data clean)"),
         (workspace.model_dir / "manifest.json", "a model (marketplace train)"),
         (workspace.index_dir / "current", "an index (marketplace reindex)"),
     ):
         if not needed.exists():
-            raise CliError(f"the reliability benchmark needs {what}: {needed} is missing")
+            raise BenchError(f"the reliability benchmark needs {what}: {needed} is missing")
     started = time.perf_counter()
-    report: dict[str, Any] = {"dataset": str(Path(data).resolve())}
+    report: dict[str, Any] = {"dataset": str(Path(config.data).resolve())}
     try:
         with tempfile.TemporaryDirectory(prefix="marketplace-reliability-") as scratch:
-            report.update(_inputs_and_faults(workspace, Path(scratch), args))
-        report["load"] = _load(data, workspace, args)
-    except RuntimeError as exc:  # a reindex or server that would not run at all
-        raise CliError(str(exc).splitlines()[0]) from None
+            report.update(_inputs_and_faults(workspace, Path(scratch), config))
+        report["load"] = _load(config.data, workspace, config)
+    except RuntimeError as exc:  # a reindex that would not run at all
+        raise BenchError(str(exc).splitlines()[0]) from None
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["ok"] = _all_ok(report)
-    args.reports_dir.mkdir(parents=True, exist_ok=True)
-    path = args.reports_dir / "reliability.json"
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(summary_line(report) + f" -> {path}")
-    return 0 if report["ok"] else 1
+    write_report(report, config.reports_dir / "reliability.json", summary_line(report))
+    return report
 
 
-def _inputs_and_faults(workspace, scratch: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _inputs_and_faults(workspace, scratch: Path, config: ReliabilityConfig) -> dict[str, Any]:
     import httpx
     from pydantic import SecretStr
 
-    from api.reliability.during_reindex import searches_during_swap, writes_during_reindex
-    from api.reliability.faults import kill_campaign, subset_workspace
-    from api.reliability.probes import ProbeContext, all_probes, run_probe
-    from api.reliability.server import serve
     from api.security import user_token
     from api.settings import Settings
+    from benchmarks.reliability.during_reindex import searches_during_swap, writes_during_reindex
+    from benchmarks.reliability.faults import kill_campaign, subset_workspace
+    from benchmarks.reliability.probes import ProbeContext, all_probes, run_probe
     from multimodal.data.catalogue import load_clean_catalogue
 
     admin_key, token_secret = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     env = {"MARKETPLACE_ADMIN_KEY": admin_key, "MARKETPLACE_USER_TOKEN_SECRET": token_secret}
     ws = subset_workspace(
-        workspace.clean_dir, workspace.model_dir, scratch / "faults", args.fault_listings
+        workspace.clean_dir, workspace.model_dir, scratch / "faults", config.fault_listings
     )
-    _say(f"scratch workspace of {args.fault_listings} listings: first full reindex")
+    _say(f"scratch workspace of {config.fault_listings} listings: first full reindex")
     ws.reindex(full=True)
     listings = load_clean_catalogue(ws.workspace.clean_dir).listings
     caps = Settings()
@@ -119,13 +108,13 @@ def _inputs_and_faults(workspace, scratch: Path, args: argparse.Namespace) -> di
         admin_key=admin_key,
         user_token=user_token(SecretStr(token_secret), "probe-user"),
     )
-    with serve(ws, **env) as server, httpx.Client(base_url=server.base_url, timeout=120) as client:
+    with ws.serve(**env) as server, httpx.Client(base_url=server.base_url, timeout=120) as client:
         _say("probing bad inputs")
         inputs = [run_probe(client, probe).as_dict() for probe in all_probes(ctx)]
         _say("searching through a reindex and its swap")
         swap = searches_during_swap(ws, server, [x.title for x in listings[:50]]).as_dict()
-    _say(f"killing {args.kills} reindexes at random points and one as it starts writing")
-    kills = kill_campaign(ws, args.kills, args.seed).as_dict()
+    _say(f"killing {config.kills} reindexes at random points and one as it starts writing")
+    kills = kill_campaign(ws, config.kills, config.seed).as_dict()
     _say("writing listings through the API during a reindex")
     writes = writes_during_reindex(ws, admin_key, [listings[0].id, listings[1].id]).as_dict()
     _say("starting the server on a missing or mismatched model or index")
@@ -140,7 +129,7 @@ def _inputs_and_faults(workspace, scratch: Path, args: argparse.Namespace) -> di
         },
         "inputs": inputs,
         "faults": {
-            "workspace": f"scratch copy: first {args.fault_listings} listings, same model",
+            "workspace": f"scratch copy: first {config.fault_listings} listings, same model",
             "killed_reindex": kills,
             "searches_during_swap": swap,
             "writes_during_reindex": writes,
@@ -150,8 +139,7 @@ def _inputs_and_faults(workspace, scratch: Path, args: argparse.Namespace) -> di
 
 
 def _refusals(ws, scratch: Path) -> list[dict[str, Any]]:
-    from api.reliability.faults import FaultWorkspace, serve_refusal
-    from api.reliability.server import free_port
+    from benchmarks.reliability.faults import FaultWorkspace, serve_refusal
     from indexing.index_store import MANIFEST_FILE, IndexDirectory
 
     def copy(name: str) -> FaultWorkspace:
@@ -178,28 +166,27 @@ def _refusals(ws, scratch: Path) -> list[dict[str, Any]]:
     ]
 
 
-def _load(data: Path, workspace, args: argparse.Namespace) -> dict[str, Any]:
-    from api.reliability.faults import FaultWorkspace, index_state
-    from api.reliability.load import request_mix, run_load
-    from api.reliability.server import serve
+def _load(data: Path, workspace, config: ReliabilityConfig) -> dict[str, Any]:
+    from benchmarks.reliability.faults import FaultWorkspace, index_state
+    from benchmarks.reliability.load import request_mix, run_load
     from multimodal.data.catalogue import load_clean_catalogue
 
     target = FaultWorkspace(data_dir=Path(data), home=workspace.home)
     state = index_state(target)
     catalogue = load_clean_catalogue(workspace.clean_dir)
-    specs = request_mix(catalogue.listings, catalogue.image_dir, n_texts=2000, seed=args.seed)
+    specs = request_mix(catalogue.listings, catalogue.image_dir, n_texts=2000, seed=config.seed)
     _say(
-        f"load: {args.seconds:g} s at concurrency {args.concurrency} on index "
+        f"load: {config.seconds:g} s at concurrency {config.concurrency} on index "
         f"v{state.version} ({state.count} listings)"
     )
-    with serve(target) as server:
+    with target.serve() as server:
         result = run_load(
             server.base_url,
             specs,
-            seconds=args.seconds,
-            concurrency=args.concurrency,
+            seconds=config.seconds,
+            concurrency=config.concurrency,
             server_pid=server.pid,
-            warmup_seconds=min(10.0, args.seconds / 6),
+            warmup_seconds=min(10.0, config.seconds / 6),
         )
     return {
         "index": {

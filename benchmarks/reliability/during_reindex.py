@@ -21,13 +21,13 @@ from typing import Any
 
 import httpx
 
-from api.reliability.faults import (
+from benchmarks.harness import RunningServer
+from benchmarks.reliability.faults import (
     FaultWorkspace,
     index_state,
     staging_in_progress,
     store_state,
 )
-from api.reliability.server import RunningServer, serve
 from indexing.index_store import IndexDirectory, IndexManifest, IndexVersion
 
 
@@ -203,7 +203,7 @@ def writes_during_reindex(
     new_title = "Reliability probe: retitled during a reindex"
     env = {"MARKETPLACE_ADMIN_KEY": admin_key}
     with (
-        serve(ws, **env) as server,
+        ws.serve(**env) as server,
         httpx.Client(base_url=server.base_url, timeout=60, headers=headers) as client,
     ):
         reindex = subprocess.Popen(
@@ -245,7 +245,7 @@ def writes_during_reindex(
         out.problems.append(str(exc))
     integrity, _, _ = store_state(ws)
     out.checks["store integrity"] = integrity == "ok"
-    with serve(ws, **env) as server, httpx.Client(base_url=server.base_url, timeout=60) as client:
+    with ws.serve(**env) as server, httpx.Client(base_url=server.base_url, timeout=60) as client:
         _visible(
             client,
             out.created,

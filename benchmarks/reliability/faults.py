@@ -16,12 +16,13 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness import REPO_ROOT, RunningServer, cli_command, serve
 from indexing.index_store import IndexDirectory, IndexManifest, IndexVersion
 from multimodal.data.catalogue import (
     IMAGES_DIR,
@@ -30,8 +31,6 @@ from multimodal.data.catalogue import (
     write_listings,
 )
 from multimodal.workspace import Workspace
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,13 @@ class FaultWorkspace:
         env.update(extra)
         return env
 
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "scripts.cli", *args]
+    def serve(self, **env: str) -> AbstractContextManager[RunningServer]:
+        """``marketplace serve`` on this workspace, ready (see ``benchmarks.harness.serve``)."""
+        return serve(self.data_dir, env=self.env(**env))
 
     def reindex_command(self, full: bool = True) -> list[str]:
         extra = ["--full"] if full else []
-        return self.command("reindex", "--data", str(self.data_dir), "--quiet", *extra)
+        return cli_command("reindex", "--data", str(self.data_dir), "--quiet", *extra)
 
     def reindex(self, full: bool = True, timeout_s: float = 900) -> subprocess.CompletedProcess:
         """Run a reindex to completion; raise with its stderr if it fails."""
@@ -257,7 +257,7 @@ def serve_refusal(
     started = time.perf_counter()
     try:
         done = subprocess.run(
-            ws.command("serve", "--data", str(ws.data_dir), "--port", str(port)),
+            cli_command("serve", "--data", str(ws.data_dir), "--port", str(port)),
             env=ws.env(),
             capture_output=True,
             text=True,

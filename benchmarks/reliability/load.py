@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
+from benchmarks.harness import percentiles
 from multimodal.data.catalogue import Listing
 
 
@@ -183,27 +183,24 @@ def run_load(
     before = rss_bytes(server_pid) if server_pid else None
     tally, elapsed = _hammer(base_url, specs, seconds, concurrency, timeout_s)
     after = rss_bytes(server_pid) if server_pid else None
-    ms = np.asarray(tally.latencies, dtype=np.float64) * 1000.0
+    stats = percentiles(tally.latencies)
+    requests = len(tally.latencies)
     return LoadResult(
         duration_s=round(elapsed, 2),
         concurrency=concurrency,
-        requests=int(ms.size),
+        requests=requests,
         errors=tally.errors,
         error_samples=tally.error_samples,
-        qps=round(ms.size / elapsed, 1) if elapsed > 0 else 0.0,
-        p50_ms=_percentile(ms, 50),
-        p95_ms=_percentile(ms, 95),
-        p99_ms=_percentile(ms, 99),
-        max_ms=round(float(ms.max()), 2) if ms.size else 0.0,
+        qps=round(requests / elapsed, 1) if elapsed > 0 else 0.0,
+        p50_ms=stats.get("p50_ms", 0.0),
+        p95_ms=stats.get("p95_ms", 0.0),
+        p99_ms=stats.get("p99_ms", 0.0),
+        max_ms=stats.get("max_ms", 0.0),
         by_kind=dict(sorted(tally.by_kind.items())),
         rss_before_mb=_mib(before),
         rss_after_mb=_mib(after),
         rss_growth=round((after - before) / before, 4) if before and after else None,
     )
-
-
-def _percentile(ms: np.ndarray, q: float) -> float:
-    return round(float(np.percentile(ms, q)), 2) if ms.size else 0.0
 
 
 def _mib(n: int | None) -> float | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from api.reliability import payloads
+from benchmarks.reliability import payloads
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Every bad input the issue lists gets a 4xx with a message through the real app.
 
-The probes are ``api.reliability.probes``, the same list the reliability
+The probes are ``benchmarks.reliability.probes``, the same list the reliability
 benchmark sends over HTTP; here they go through ``TestClient`` against the
 synthetic index (a private writable copy, so a probe that wrongly succeeded
 could not leak into other tests).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.reliability.probes import Probe, ProbeContext, all_probes, run_probe
+from benchmarks.reliability.probes import Probe, ProbeContext, all_probes, run_probe
 from tests.fixtures.api import ADMIN_KEY, token_for
 
 USER = "probe-user"

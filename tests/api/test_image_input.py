@@ -12,7 +12,7 @@ from PIL import Image
 
 from api.errors import InputError
 from api.image_input import decode_base64_image, decode_image
-from api.reliability import payloads as images
+from benchmarks.reliability import payloads as images
 
 
 @dataclass(frozen=True)

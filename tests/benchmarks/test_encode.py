@@ -2,17 +2,10 @@
 
 import numpy as np
 
+from benchmarks.encode import EncodeBenchConfig, run_encode_bench, summary_line
 from indexing.config import IndexConfig
-from indexing.encode_bench import EncodeBenchConfig, percentiles, run_encode_bench, summary_line
 from indexing.vector_index import VectorIndex
-from tests.evaluation.hashing_embedder import HashingEmbedder
-
-
-def test_percentiles_by_hand():
-    stats = percentiles([0.001, 0.002, 0.003, 0.004, 0.005])
-    assert stats["p50_ms"] == 3.0
-    assert stats["mean_ms"] == 3.0
-    assert stats["n"] == 5
+from tests.fixtures.hashing_embedder import HashingEmbedder
 
 
 def test_every_stage_is_timed(clean_synthetic):

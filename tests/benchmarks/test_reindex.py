@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from indexing.bench import BenchConfig, run_bench, summary_line
+from benchmarks.reindex import BenchConfig, run_bench, summary_line
 from multimodal.workspace import Workspace
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from indexing.scaling_bench import ClusteredVectors, ScalingConfig, copy_bandwidth, run_scaling
+from benchmarks.scaling import ClusteredVectors, ScalingConfig, copy_bandwidth, run_scaling
 
 TINY = ScalingConfig(
     sizes=(500, 2_000),
@@ -52,7 +52,7 @@ def test_scaling_report_is_coherent():
 
 
 def test_report_and_plots_are_written(tmp_path):
-    from indexing.scaling_bench import summary_line, write_scaling_report
+    from benchmarks.scaling_report import summary_line, write_scaling_report
 
     report = run_scaling(TINY)
     paths = write_scaling_report(report, tmp_path)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from multimodal.retrieval_metrics import lift, mean, precision_at_k, recall_at_k, reciprocal_rank
+from evaluation.metrics import lift, mean, precision_at_k, recall_at_k, reciprocal_rank
 
 
 def test_recall_single_target_hit_and_miss():

@@ -1,6 +1,6 @@
 """The evaluation's questions, checked by hand on a five-listing catalogue."""
 
-from api.eval_queries import (
+from evaluation.queries import (
     TextQuery,
     category_name_queries,
     duplicate_sets,

@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from scripts.bench_suite import run_all_handler
+from scripts.bench import run_all_handler
 from scripts.cli import main
 from scripts.errors import CliError
 

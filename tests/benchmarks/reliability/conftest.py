@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from api.reliability.faults import FaultWorkspace, subset_workspace
+from benchmarks.reliability.faults import FaultWorkspace, subset_workspace
 
 # Small enough that a full reindex takes seconds, big enough to page and filter.
 FAULT_LISTINGS = 60

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.reliability.during_reindex import searches_during_swap, writes_during_reindex
-from api.reliability.server import serve
+from benchmarks.reliability.during_reindex import searches_during_swap, writes_during_reindex
 from multimodal.data.catalogue import load_clean_catalogue
 
 pytestmark = pytest.mark.slow
@@ -14,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_searches_during_an_index_swap_all_succeed(fault_workspace):
     listings = load_clean_catalogue(fault_workspace.workspace.clean_dir).listings
     queries = [listing.title for listing in listings[:20]]
-    with serve(fault_workspace) as server:
+    with fault_workspace.serve() as server:
         outcome = searches_during_swap(fault_workspace, server, queries, threads=3)
     assert outcome.ok, outcome.as_dict()
 

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from api.reliability.faults import FaultWorkspace, kill_campaign, serve_refusal
-from api.reliability.server import free_port
+from benchmarks.harness import free_port
+from benchmarks.reliability.faults import FaultWorkspace, kill_campaign, serve_refusal
 from indexing.index_store import IndexDirectory
 
 pytestmark = pytest.mark.slow

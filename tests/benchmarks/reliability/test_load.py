@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.reliability.load import request_mix, run_load
-from api.reliability.server import serve
+from benchmarks.reliability.load import request_mix, run_load
 from multimodal.data.catalogue import load_clean_catalogue
 
 pytestmark = pytest.mark.slow
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_short_load_has_no_errors_and_steady_memory(fault_workspace):
     catalogue = load_clean_catalogue(fault_workspace.workspace.clean_dir)
     specs = request_mix(catalogue.listings, catalogue.image_dir, n_texts=200)
-    with serve(fault_workspace) as server:
+    with fault_workspace.serve() as server:
         result = run_load(
             server.base_url,
             specs,
