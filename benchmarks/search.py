@@ -40,7 +40,6 @@ from benchmarks.errors import BenchError
 from benchmarks.harness import machine_info, percentiles, serve, write_report
 from evaluation.metrics import recall_at_k
 
-DEFAULT_OUT = Path("reports/search_bench.json")
 TARGETS = {
     "text_p50_ms": 15.0,
     "text_p99_ms": 50.0,

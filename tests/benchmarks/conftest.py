@@ -1,4 +1,5 @@
-"""Scratch workspaces for the fault, swap and load tests: real CLI subprocesses run on them."""
+"""Scratch workspaces for the benchmark tests (search, faults, swaps, load): real CLI
+subprocesses run on them."""
 
 from __future__ import annotations
 
