@@ -55,6 +55,7 @@ class HttpBenchConfig:
     latency_text: int = 300
     latency_photo: int = 60
     latency_both: int = 60
+    throughput_texts: int = 100  # at least this many strings left unseen for throughput
     concurrency: tuple[int, ...] = (1, 4, 16)
     seconds_per_level: float = 10.0
     k: int = 20
@@ -184,7 +185,7 @@ def run_http_bench(
 ) -> dict:
     material = QueryMaterial.from_store(settings, config.seed)
     needed = config.latency_text + config.latency_both
-    if len(material.texts) < needed + 100 or not material.photos:
+    if len(material.texts) < needed + config.throughput_texts or not material.photos:
         raise BenchError("the catalogue is too small for the benchmark's query set")
     texts = iter(material.texts)
     photos = itertools.cycle(material.photos)

@@ -45,7 +45,12 @@ def test_search_bench_over_http_records_start_to_ready(fault_workspace, monkeypa
     """A short HTTP run on the scratch index: the report holds every figure it names."""
     monkeypatch.setenv("MARKETPLACE_HOME", str(fault_workspace.home))
     config = HttpBenchConfig(
-        latency_text=5, latency_photo=3, latency_both=3, concurrency=(1, 2), seconds_per_level=1
+        latency_text=5,
+        latency_photo=3,
+        latency_both=3,
+        throughput_texts=10,
+        concurrency=(1, 2),
+        seconds_per_level=1,
     )
     out = tmp_path / "search_bench.json"
     report = run_search_bench(Settings(data=fault_workspace.data_dir), out, config, None)
