@@ -1,23 +1,29 @@
 """``marketplace bench <benchmark>``: performance figures written to ``reports/*.json``.
 
-Each benchmark lives beside the code it measures (``indexing/bench.py`` for
-the reindex, ...) and exposes ``register(subparsers)``, which adds its own
-sub-command with a ``handler``; this file only lists them. Benchmark modules
-keep heavy imports (torch, the model) inside their handler, so ``--help``
-stays fast.
+The benchmarks live in the ``benchmarks`` package; this file only parses
+their options and calls them. Their modules are imported inside the handlers
+(torch, FAISS and the model are heavy), so ``--help`` stays fast. A benchmark
+that cannot run as asked raises ``BenchError``, printed here as one line
+(exit 2). ``marketplace bench`` with no benchmark named runs every one, each
+with its defaults, in the order they are registered.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
-BENCHMARK_MODULES = (
-    "indexing.bench",
-    "scripts.bench_suite",
-    "api.bench",
-    "api.reliability_bench",
+from benchmarks.errors import BenchError
+from scripts.errors import CliError
+
+REPORTS = Path("reports")
+DATA_HELP = (
+    "raw data folder whose workspace holds the model and index "
+    "(default: MARKETPLACE_DATA, else ../shared/marketplace)"
 )
+Handler = Callable[[argparse.Namespace], int]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,9 +31,269 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bench", help="run a benchmark (all of them if none is named), write reports/<name>.json"
     )
     benchmarks = parser.add_subparsers(dest="benchmark", required=False, metavar="BENCHMARK")
-    for name in BENCHMARK_MODULES:
-        importlib.import_module(name).register(benchmarks)
+    for add in (_reindex, _scaling, _encode, _search, _reliability):
+        add(benchmarks)
     # No benchmark named: run them all, each with its defaults.
-    parser.set_defaults(
-        handler=importlib.import_module("scripts.bench_suite").run_all_handler(benchmarks)
+    parser.set_defaults(handler=run_all_handler(benchmarks))
+
+
+def _one_line(run: Handler) -> Handler:
+    """``run`` with a ``BenchError`` turned into the CLI's one-line error."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except BenchError as exc:
+            raise CliError(str(exc)) from None
+
+    return handler
+
+
+def _data(args: argparse.Namespace) -> Path:
+    from multimodal.workspace import default_data_dir
+
+    return args.data or default_data_dir()[0]
+
+
+def _positive(name: str, value: int) -> int:
+    if value < 1:
+        raise CliError(f"--{name} must be at least 1, not {value}")
+    return value
+
+
+# -- reindex -----------------------------------------------------------------------
+
+
+def _reindex(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "reindex",
+        help="full reindex local vs ray, and incremental runs → reports/reindex_bench.json",
     )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--executors", default="local,ray", help="comma-separated, in order")
+    parser.add_argument("--limit", type=int, help="only the first N listings (a quick run)")
+    parser.add_argument(
+        "--cold-limit",
+        type=int,
+        help="cold runs on the first N listings only (rates and a projection are reported)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--ray-actors", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPORTS / "reindex_bench.json")
+    parser.add_argument("--home", type=Path, help="scratch folder (default: temporary)")
+    parser.add_argument("--model", type=Path, help="model folder (default: the workspace's)")
+    parser.add_argument(
+        "--no-warm", action="store_true", help="skip the run reusing the training feature cache"
+    )
+    parser.set_defaults(handler=_one_line(run_reindex))
+
+
+def run_reindex(args: argparse.Namespace) -> int:
+    from benchmarks.reindex import BenchConfig, run_bench
+
+    executors = tuple(e.strip() for e in args.executors.split(",") if e.strip())
+    if set(executors) - {"local", "ray"} or not executors:
+        raise CliError(f"--executors takes local and/or ray, not {args.executors!r}")
+    run_bench(
+        BenchConfig(
+            data=_data(args),
+            out=args.out,
+            executors=executors,
+            limit=args.limit,
+            cold_limit=args.cold_limit,
+            batch_size=args.batch_size,
+            ray_actors=args.ray_actors,
+            home=args.home,
+            model_dir=args.model,
+            warm=not args.no_warm,
+        )
+    )
+    return 0
+
+
+# -- scaling and encode ----------------------------------------------------------------
+
+
+def _scaling(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "scaling",
+        help="exact / IVF / HNSW latency and recall@10 at 10k, 100k, 1M synthetic vectors",
+    )
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000,1000000",
+        help="comma-separated index sizes (default: %(default)s)",
+    )
+    parser.add_argument("--queries", type=int, default=200, help="timed queries per setting")
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--search-threads", type=int, default=1, help="FAISS threads searching")
+    parser.add_argument("--build-threads", type=int, default=2, help="FAISS threads building")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--bandwidth-mib", type=int, default=512, help="buffer copied to measure memory bandwidth"
+    )
+    parser.add_argument("--reports-dir", type=Path, default=REPORTS)
+    parser.set_defaults(handler=_one_line(run_scaling))
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(sorted({int(part.replace("_", "")) for part in text.split(",") if part}))
+    except ValueError:
+        raise CliError(f"--sizes takes comma-separated integers, not {text!r}") from None
+    if not sizes or sizes[0] < 100:
+        raise CliError("--sizes needs at least one size, each at least 100")
+    return sizes
+
+
+def run_scaling(args: argparse.Namespace) -> int:
+    from benchmarks.scaling import ScalingConfig, run_scaling
+    from benchmarks.scaling_report import write_scaling_report
+
+    config = ScalingConfig(
+        sizes=_sizes(args.sizes),
+        dim=_positive("dim", args.dim),
+        queries=_positive("queries", args.queries),
+        search_threads=_positive("search-threads", args.search_threads),
+        build_threads=_positive("build-threads", args.build_threads),
+        seed=args.seed,
+        bandwidth_bytes=_positive("bandwidth-mib", args.bandwidth_mib) * 2**20,
+    )
+    report = run_scaling(config, lambda msg: print(f"scaling: {msg}", file=sys.stderr))
+    write_scaling_report(report, args.reports_dir)
+    return 0
+
+
+def _encode(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "encode", help="per-query latency of text encoding, photo encoding and index search"
+    )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reports-dir", type=Path, default=REPORTS)
+    parser.set_defaults(handler=_one_line(run_encode))
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    from benchmarks.encode import EncodeBenchConfig, run_encode_bench_on_workspace
+
+    config = EncodeBenchConfig(queries=_positive("queries", args.queries), seed=args.seed)
+    run_encode_bench_on_workspace(_data(args), config, args.reports_dir)
+    return 0
+
+
+# -- search ---------------------------------------------------------------------------
+
+
+def _search(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "search",
+        help="start to /readyz, search latency (text, photo, both) and QPS over HTTP "
+        "→ reports/search_bench.json",
+    )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time text queries against N synthetic vectors, e.g. 1000000 (slow to build)",
+    )
+    parser.add_argument(
+        "--approximate",
+        choices=("hnsw", "ivf"),
+        help="approximate index kind for --scale (default: the server's, IndexConfig)",
+    )
+    parser.add_argument(
+        "--skip-http", action="store_true", help="only the --scale run; keep the HTTP figures"
+    )
+    parser.add_argument("--out", type=Path, default=REPORTS / "search_bench.json")
+    parser.set_defaults(handler=_one_line(run_search))
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from api.settings import Settings
+    from benchmarks.search import HttpBenchConfig, ScaleBenchConfig, run_search_bench
+
+    run_search_bench(
+        Settings(data=_data(args)),
+        args.out,
+        http=None if args.skip_http else HttpBenchConfig(seconds_per_level=args.seconds),
+        scale=ScaleBenchConfig(size=args.scale, approximate=args.approximate)
+        if args.scale
+        else None,
+    )
+    return 0
+
+
+# -- reliability ----------------------------------------------------------------------
+
+
+def _reliability(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "reliability",
+        help="bad inputs, killed reindexes, swaps, writes during reindex, and a held load",
+    )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--seconds", type=float, default=60.0, help="load duration")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent load clients")
+    parser.add_argument(
+        "--fault-listings", type=int, default=300, help="listings in the scratch fault workspace"
+    )
+    parser.add_argument("--kills", type=int, default=4, help="reindexes killed at random points")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reports-dir", type=Path, default=REPORTS)
+    parser.set_defaults(handler=_one_line(run_reliability))
+
+
+def run_reliability(args: argparse.Namespace) -> int:
+    from benchmarks.reliability.benchmark import ReliabilityConfig, run_reliability_bench
+
+    report = run_reliability_bench(
+        ReliabilityConfig(
+            data=_data(args),
+            seconds=args.seconds,
+            concurrency=args.concurrency,
+            fault_listings=args.fault_listings,
+            kills=args.kills,
+            seed=args.seed,
+            reports_dir=args.reports_dir,
+        )
+    )
+    return 0 if report["ok"] else 1
+
+
+# -- all of them ------------------------------------------------------------------------
+
+
+def run_all_handler(benchmarks: argparse._SubParsersAction) -> Handler:
+    """A handler running every benchmark registered on ``benchmarks`` with its defaults.
+
+    One failing benchmark does not stop the others; the exit code says whether
+    any failed, and the last line names them.
+    """
+
+    def run_all(_args: argparse.Namespace) -> int:
+        failed = []
+        for name, parser in benchmarks.choices.items():
+            print(f"marketplace bench {name}", file=sys.stderr)
+            try:
+                sub_args = parser.parse_args([])
+                code = int(sub_args.handler(sub_args) or 0)
+            except CliError as exc:
+                print(f"marketplace bench {name}: error: {exc}", file=sys.stderr)
+                code = 2
+            except SystemExit as exc:  # a benchmark that cannot run on defaults
+                code = int(exc.code or 0)
+            if code:
+                failed.append(name)
+        ran = len(benchmarks.choices)
+        print(
+            f"bench: {ran - len(failed)}/{ran} benchmarks ran"
+            + (f"; failed: {', '.join(failed)}" if failed else "")
+        )
+        return 1 if failed else 0
+
+    return run_all

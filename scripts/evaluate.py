@@ -38,11 +38,12 @@ def run(args: argparse.Namespace) -> int:
 def run_classification(args: argparse.Namespace) -> int:
     import torch
 
+    from benchmarks.harness import write_report
+    from evaluation.classification import classification_report
     from multimodal.baselines import load_baseline_results
     from multimodal.bundle import BundleError, load_model
     from multimodal.data.catalogue import load_clean_catalogue
     from multimodal.data.splits import Split
-    from multimodal.evaluate import classification_report, write_report
     from multimodal.workspace import Workspace
     from scripts.data import resolve_data_dir
 
@@ -66,16 +67,16 @@ def run_classification(args: argparse.Namespace) -> int:
         reports / "confusion_matrix.png",
         baselines=load_baseline_results(ws),
     )
-    write_report(report, reports / "classification.json")
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
     acc = report["accuracy"]
     stripped = report["boilerplate"]["accuracy_stripped"]
-    print(
+    write_report(
+        report,
+        reports / "classification.json",
         f"test accuracy per product ({report['test_listings']} listings): text {acc['text']:.3f}, "
         f"image {acc['image']:.3f}, fused {acc['fused']:.3f} (boilerplate stripped: "
-        f"text {stripped['text']:.3f}, fused {stripped['fused']:.3f}) "
-        f"-> {reports / 'classification.json'}",
-        file=sys.stderr if args.json else sys.stdout,
+        f"text {stripped['text']:.3f}, fused {stripped['fused']:.3f})",
+        stream=sys.stderr if args.json else sys.stdout,
     )
     return 0

@@ -44,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from api.eval_report import markdown_tables, summary_line, write_retrieval_report
-    from api.evaluation import EvalConfig, VectorSources, run_evaluation
-    from indexing.scaling_bench import machine_info
+    from benchmarks.harness import machine_info, write_report
+    from evaluation.report import markdown_tables, plot_retrieval_report, summary_line
+    from evaluation.retrieval import run_evaluation
+    from evaluation.world import EvalConfig, VectorSources
     from multimodal.bundle import BundleError
     from multimodal.data.catalogue import load_clean_catalogue
     from multimodal.data.splits import Split, load_or_make_split
@@ -84,12 +85,15 @@ def run(args: argparse.Namespace) -> int:
     report["machine_at_end"] = machine_info()
     report["seconds"] = round(time.time() - started, 1)
     stem = "retrieval" if args.split == "test" else f"retrieval_{args.split}"
-    paths = write_retrieval_report(report, args.reports_dir, stem)
-    (args.reports_dir / f"{stem}.md").write_text(markdown_tables(report), encoding="utf-8")
-    if getattr(args, "json", False):
+    as_json = getattr(args, "json", False)
+    if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
-    print(
-        summary_line(report) + f" ({report['seconds']:.0f} s) -> {paths[0]}",
-        file=sys.stderr if getattr(args, "json", False) else sys.stdout,
+    write_report(
+        report,
+        args.reports_dir / f"{stem}.json",
+        summary_line(report) + f" ({report['seconds']:.0f} s)",
+        stream=sys.stderr if as_json else sys.stdout,
     )
+    plot_retrieval_report(report, args.reports_dir, stem)
+    (args.reports_dir / f"{stem}.md").write_text(markdown_tables(report), encoding="utf-8")
     return 0

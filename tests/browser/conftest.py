@@ -12,14 +12,13 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 
+from benchmarks.harness import wait_until_ready
 from multimodal.data.catalogue import CleanCatalogue
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
@@ -65,17 +64,15 @@ class LiveServer:
 
     def start(self) -> None:
         self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if not self._thread.is_alive():
-                raise RuntimeError("the test server stopped while starting (see the log above)")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the test server was not ready within {START_TIMEOUT_S:.0f} s")
+        wait_until_ready(
+            self.url,
+            START_TIMEOUT_S,
+            lambda: (
+                None
+                if self._thread.is_alive()
+                else "the test server stopped while starting (see the log above)"
+            ),
+        )
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -1,0 +1,108 @@
+"""The helpers every benchmark shares: readiness, percentiles, machine info, reports."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from benchmarks.errors import BenchError
+from benchmarks.harness import (
+    CPU_FLAGS,
+    free_port,
+    machine_info,
+    percentiles,
+    serve,
+    wait_until_ready,
+    write_report,
+)
+
+
+def test_percentiles_in_milliseconds() -> None:
+    stats = percentiles([i / 1000 for i in range(1, 101)])
+    assert stats["n"] == 100
+    assert 50 <= stats["p50_ms"] <= 51
+    assert 99 <= stats["p99_ms"] <= 100
+    assert stats["max_ms"] == 100.0
+    assert percentiles([]) == {"n": 0}
+
+
+def test_percentiles_by_hand() -> None:
+    stats = percentiles([0.001, 0.002, 0.003, 0.004, 0.005])
+    assert stats["p50_ms"] == 3.0
+    assert stats["mean_ms"] == 3.0
+    assert stats["n"] == 5
+
+
+def test_machine_info_names_the_cpu() -> None:
+    info = machine_info()
+    assert info["cpu"] and info["cores"] >= 1
+    assert set(info["cpu_flags"]) <= set(CPU_FLAGS)
+    assert "numpy" in info["libraries"]
+    json.dumps(info)  # goes into reports as it is
+
+
+def test_free_port_can_be_bound() -> None:
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+def test_write_report_saves_json_and_prints_the_summary(tmp_path, capsys) -> None:
+    path = write_report({"ok": True}, tmp_path / "deep" / "bench.json", "bench: fine")
+    assert json.loads(path.read_text()) == {"ok": True}
+    assert capsys.readouterr().out.strip() == f"bench: fine -> {path}"
+
+
+class _Warming(BaseHTTPRequestHandler):
+    """``/readyz`` answers 503 for the first few requests, then 200."""
+
+    not_ready_left = 3
+
+    def do_GET(self) -> None:
+        cls = type(self)
+        status = 503 if cls.not_ready_left > 0 else 200
+        cls.not_ready_left -= 1
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def warming_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Warming)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_wait_until_ready_waits_for_a_200(warming_server: str) -> None:
+    wait_until_ready(warming_server, 10, lambda: None, poll_s=0.01)
+    assert _Warming.not_ready_left < 0
+
+
+def test_wait_until_ready_stops_when_the_server_stopped() -> None:
+    with pytest.raises(BenchError, match="gone"):
+        wait_until_ready(f"http://127.0.0.1:{free_port()}", 10, lambda: "gone")
+
+
+def test_wait_until_ready_gives_up_after_the_timeout() -> None:
+    with pytest.raises(BenchError, match="not ready within"):
+        wait_until_ready(f"http://127.0.0.1:{free_port()}", 0.2, lambda: None)
+
+
+def test_a_server_that_refuses_to_start_is_one_line(tmp_path, monkeypatch) -> None:
+    """``marketplace serve`` on a folder with no model exits; the error is its last line."""
+    monkeypatch.setenv("MARKETPLACE_HOME", str(tmp_path / "home"))
+    with pytest.raises(BenchError) as info, serve(tmp_path / "no-data", ready_timeout_s=120):
+        pass
+    message = str(info.value)
+    assert "exited with 2 before it was ready" in message and "no model" in message
+    assert "\n" not in message
