@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from evaluation.plots import save_figure  # also puts matplotlib on the headless backend
+from multimodal.blending import MODES, evaluate_features, predict_logits
 from multimodal.data.catalogue import CleanCatalogue, Listing
 from multimodal.data.splits import Split
 from multimodal.features import (
@@ -29,7 +30,6 @@ from multimodal.features import (
     text_trunk_namespace,
 )
 from multimodal.fusion import MultimodalModel
-from multimodal.train import MODES, evaluate_features, predict_logits
 
 BOILERPLATE = re.compile(
     r"Posted by\b[^\n]{0,80}? in [^\n]{1,160}? in [^.\n]{1,80}\.?(?:\s*\d{1,2} [A-Z][a-z]+ \d{4})?"

@@ -8,10 +8,10 @@ from multimodal.fusion import MultimodalModel
 
 def test_strip_boilerplate() -> None:
     text = (
-        "Free Bricks. Posted by Peter in Building Materials, Bricks, Blocks & Lintels in "
-        "Bathgate. 25 February 2022"
+        "Spare paving slabs. Posted by Sam in Garden & Patio, Paving & Stones in "
+        "Dundee. 3 March 2023"
     )
-    assert strip_boilerplate(text) == "Free Bricks."
+    assert strip_boilerplate(text) == "Spare paving slabs."
     plain = "Solid oak table, seats six. Collection in Leeds."
     assert strip_boilerplate(plain) == plain
 

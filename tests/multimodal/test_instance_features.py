@@ -86,7 +86,9 @@ def test_principal_axes_keep_the_strongest_directions() -> None:
 
 
 def test_projection_joins_the_two_similarities_at_their_weight() -> None:
-    from multimodal.instance_features import TEXTURE_WEIGHT
+    from multimodal.config import InstanceConfig
+
+    texture_weight = InstanceConfig().texture_weight
 
     rng = np.random.default_rng(0)
 
@@ -104,7 +106,7 @@ def test_projection_joins_the_two_similarities_at_their_weight() -> None:
 
     textured = texture(queries) @ texture(photos).T
     np.testing.assert_allclose(
-        joined, (pooled + TEXTURE_WEIGHT * textured) / (1 + TEXTURE_WEIGHT), atol=1e-5
+        joined, (pooled + texture_weight * textured) / (1 + texture_weight), atol=1e-5
     )
     again = InstanceProjection.from_arrays(projection.arrays())
     np.testing.assert_allclose(again(photos), projection(photos))
