@@ -31,6 +31,7 @@ from multimodal.encoders.image import BackboneChoice, ImageEncoder
 from multimodal.encoders.text import TextEncoder
 from multimodal.fusion import FusionHead, MultimodalModel
 from multimodal.photo_neighbours import PhotoNeighbours
+from multimodal.torchvision_compat import import_torchvision
 from multimodal.word_channel import WordChannel
 
 FORMAT = "marketplace-model/1"
@@ -187,18 +188,24 @@ def load_model(directory: Path) -> tuple[MultimodalModel, Manifest, LabelEncoder
         )
     cfg = manifest.config
     prints = manifest.backbone_fingerprints
-    text = TextEncoder(cfg.text, saved=directory / TEXT_DIR, fingerprint=prints["text"])
     image_name = manifest.backbones["image"]
     if image_name not in IMAGE_BACKBONES or image_name == "auto":
         raise BundleError(f"model at {directory} names an unknown image backbone {image_name!r}")
-    choice = BackboneChoice(image_name, None, "rebuilt from the bundle")
-    image = ImageEncoder(cfg.image, choice=choice, fingerprint=prints["image"])
-    head = FusionHead(cfg.fusion, text.dim, image.dim, len(labels))
     state = torch.load(weights, map_location="cpu", weights_only=True)
-    # The neighbours' size is the training set's, known only from the weights; a bundle
-    # saved before they existed has none and predicts photos with the head alone.
-    neighbours = PhotoNeighbours.from_state(state, len(labels))
-    model = MultimodalModel(text, image, head, word_channel(cfg, len(labels)), neighbours)
+    import_torchvision()  # before transformers, which imports torchvision
+    from transformers.initialization import no_init_weights
+
+    # Every weight is overwritten by the bundle's state below (strictly: a missing one
+    # raises), so random initialisation would only lengthen a server's start.
+    with no_init_weights():
+        text = TextEncoder(cfg.text, saved=directory / TEXT_DIR, fingerprint=prints["text"])
+        choice = BackboneChoice(image_name, None, "rebuilt from the bundle")
+        image = ImageEncoder(cfg.image, choice=choice, fingerprint=prints["image"])
+        head = FusionHead(cfg.fusion, text.dim, image.dim, len(labels))
+        # The neighbours' size is the training set's, known only from the weights; a bundle
+        # saved before they existed has none and predicts photos with the head alone.
+        neighbours = PhotoNeighbours.from_state(state, len(labels))
+        model = MultimodalModel(text, image, head, word_channel(cfg, len(labels)), neighbours)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

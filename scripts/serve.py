@@ -36,9 +36,16 @@ def settings_from(args: argparse.Namespace, **overrides: object):
     from api.settings import Settings
     from multimodal.workspace import default_data_dir
 
+    from pydantic import ValidationError
+
     flags = {name: value for name, value in overrides.items() if value is not None}
     flags["data"] = args.data or default_data_dir()[0]
-    return Settings(**flags)
+    try:
+        return Settings(**flags)
+    except ValidationError as exc:  # a flag or a MARKETPLACE_* variable out of range
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise CliError(f"{field}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 def load_service(settings):

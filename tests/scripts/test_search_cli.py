@@ -31,3 +31,17 @@ def test_search_errors_are_one_line(env_settings, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3
     assert all(line.startswith("marketplace search: error: ") for line in err)
+
+
+def test_serve_with_an_out_of_range_setting_is_one_line(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Settings are checked before anything loads: a bad port is named, not a traceback."""
+    monkeypatch.setenv("MARKETPLACE_HOME", str(tmp_path))
+    assert main(["serve", "--data", str(tmp_path), "--port", "0"]) == 2
+    monkeypatch.setenv("MARKETPLACE_TORCH_THREADS", "-3")
+    assert main(["serve", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2
+    assert err[0].startswith("marketplace serve: error: port: ")
+    assert err[1].startswith("marketplace serve: error: torch_threads: ")
