@@ -33,10 +33,10 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace, **overrides: object):
     """``Settings`` from the environment, with the command-line flags on top."""
+    from pydantic import ValidationError
+
     from api.settings import Settings
     from multimodal.workspace import default_data_dir
-
-    from pydantic import ValidationError
 
     flags = {name: value for name, value in overrides.items() if value is not None}
     flags["data"] = args.data or default_data_dir()[0]
