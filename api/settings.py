@@ -69,8 +69,6 @@ class Settings(BaseSettings):
     # the service has one (``indexing.instance_index``).
     # Tuned on validation photo pairs: with the channel, a photo query's lists
     # are fused with a sharper RRF constant, so each list's top hits count most.
-    # With the channel's texture part, weight 2 / 3 / 5 / 8 gave recall@10
-    # 0.766 / 0.787 / 0.787 / 0.784 and recall@1 0.479 / 0.507 / 0.557 / 0.588.
     instance_weight: float = Field(5.0, ge=0)
     photo_rrf_k: int = Field(20, ge=1)
     # Serve that channel when the index version has one (``marketplace reindex``
