@@ -64,7 +64,7 @@ def _read_write(model: type[ListingIn]) -> Callable[..., Awaitable[ListingWrite]
     async def read(request: Request, settings: SettingsDep) -> ListingWrite:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
-            fields, files = await _read_form(request)
+            fields, files = await _read_form(request, settings)
         else:
             try:
                 fields = await request.json()
@@ -83,9 +83,8 @@ def _read_write(model: type[ListingIn]) -> Callable[..., Awaitable[ListingWrite]
     return read
 
 
-async def _read_form(request: Request) -> tuple[dict[str, Any], list[bytes]]:
+async def _read_form(request: Request, settings: Settings) -> tuple[dict[str, Any], list[bytes]]:
     form = await request.form(max_files=_MAX_FORM_PHOTOS)
-    settings: Settings = request.app.state.settings
     fields: dict[str, Any] = {}
     files: list[bytes] = []
     for name, value in form.multi_items():
@@ -113,6 +112,7 @@ def _checked(photos: list[bytes], settings: Settings) -> list[bytes]:
     return photos
 
 
+# Handlers name the author before the body: who writes is checked before any photo is decoded.
 CreateWrite = Annotated[ListingWrite, Depends(_read_write(ListingCreate))]
 UpdateWrite = Annotated[ListingWrite, Depends(_read_write(ListingIn))]
 
@@ -136,14 +136,14 @@ def similar_listings(
     status_code=status.HTTP_201_CREATED,
     openapi_extra=_documented(ListingCreate),
 )
-async def create_listing(write: CreateWrite, author: AuthorDep, service: ServiceDep) -> ListingOut:
+async def create_listing(author: AuthorDep, write: CreateWrite, service: ServiceDep) -> ListingOut:
     """Add a listing (the admin, or a seller: then it is theirs); searchable once this returns."""
     return await run_in_threadpool(service.create_listing, write.body, write.photos, author)
 
 
 @router.put("/{listing_id}", response_model=ListingOut, openapi_extra=_documented(ListingIn))
 async def update_listing(
-    listing_id: ListingId, write: UpdateWrite, author: AuthorDep, service: ServiceDep
+    listing_id: ListingId, author: AuthorDep, write: UpdateWrite, service: ServiceDep
 ) -> ListingOut:
     """Replace a listing: the admin any, a seller their own. Photos not kept are removed."""
     return await run_in_threadpool(

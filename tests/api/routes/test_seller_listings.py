@@ -20,7 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from api.catalogue_writes import Author
 from api.main import create_app
+from api.schemas import ListingCreate
 from api.service import SearchService
 from api.settings import Settings
 from indexing.config import ReindexConfig
@@ -212,6 +214,8 @@ def test_only_the_owner_or_the_admin_may_change_a_listing(shop: Shop) -> None:
     assert shop.client.put(path, json=other).status_code == 401
     assert shop.client.delete(path).status_code == 401
     assert shop.client.post("/listings", json=FIELDS).status_code == 401
+    junk = [("photos", ("junk.png", b"junk", "image/png"))]
+    assert shop.client.post("/listings", data=FIELDS, files=junk).status_code == 401  # who first
     forged = {"X-User-Id": "dave", **token_for("eve")}
     assert shop.client.put(path, json=other, headers=forged).status_code == 403
     # a catalogue listing belongs to no seller
@@ -273,10 +277,16 @@ def test_a_bad_photo_refuses_the_whole_write(
 
 def test_a_failed_store_write_removes_the_photos_written(shop: Shop) -> None:
     good, _ = renders("phone", 2)
-    files_before = shop.photo_files()
-    body = {**FIELDS, "photos": [b64(good)], "image_ids": ["no-such-image"]}
-    assert shop.client.post("/listings", json=body, headers=ADMIN).status_code == 404
+    files_before, rows_before = shop.photo_files(), shop.store_rows()
+    store = shop.service.store
+    store._conn.execute("PRAGMA query_only = ON")  # a real SQLite refusal to write
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            shop.service.create_listing(ListingCreate(**FIELDS), [good], Author("heidi"))
+    finally:
+        store._conn.execute("PRAGMA query_only = OFF")
     assert shop.photo_files() == files_before
+    assert shop.store_rows() == rows_before
 
 
 def test_reindex_keeps_seller_listings(shop: Shop, embedder) -> None:
