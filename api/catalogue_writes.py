@@ -6,14 +6,23 @@ the listing, in one transaction (``indexing.written_vectors``), and then into
 the loaded channels. A server restarting on the same index version loads
 them from the store instead of embedding again, and a crash between the two
 steps leaves a listing that still has its vectors.
+
+Who may write: the admin any listing; a seller (a user with their token)
+creates listings that are theirs and changes or deletes only those. Photos a
+write uploads are cleaned into the photo folder (``api.listing_photos``) only
+after every one of them decoded, and removed again if the write fails; a
+delete, or a write that drops them, removes their files.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from api.domain_errors import AlreadyExists, InvalidInput, NotFound
+from api.domain_errors import AlreadyExists, Forbidden, InvalidInput, NotFound
+from api.listing_photos import PhotoFolder
 from api.schemas import ListingCreate, ListingIn, ListingOut
 from api.serving_state import Channels, Snapshot
 from indexing.reindex.mapper import Mapper, load_photos
@@ -23,41 +32,90 @@ from indexing.text_index import text_only
 from indexing.written_vectors import ListingVectors
 from multimodal.data.catalogue import Listing
 
+MAX_PHOTOS = 20  # photos one listing may have, kept and uploaded together
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who writes: a seller (``user_id``), or the admin (``user_id`` is ``None``)."""
+
+    user_id: str | None = None
+
+    @property
+    def admin(self) -> bool:
+        return self.user_id is None
+
+
+ADMIN = Author()
+
 
 class CatalogueWriter:
     """One catalogue write at a time; each returns the snapshot that includes it."""
 
-    def __init__(self, store: Store, embedder, model_lock: threading.Lock, image_path) -> None:
-        """``image_path``: image id -> its file, refusing ids that name no photo."""
+    def __init__(
+        self, store: Store, embedder, model_lock: threading.Lock, image_path, photos: PhotoFolder
+    ) -> None:
+        """``image_path``: image id -> its file, refusing ids that name no photo;
+        ``photos``: where uploaded photos are stored."""
         self.store = store
         self.embedder = embedder
         self.lock = threading.Lock()
         self._model_lock = model_lock
         self._image_path = image_path
+        self._photos = photos
 
     def create(
-        self, body: ListingCreate, live: Snapshot, channels: Channels
+        self,
+        body: ListingCreate,
+        uploads: Sequence[bytes],
+        author: Author,
+        live: Snapshot,
+        channels: Channels,
     ) -> tuple[ListingOut, Snapshot]:
         listing_id = body.id or uuid.uuid4().hex
         if listing_id in live.fids:
             raise AlreadyExists(f"listing {listing_id} already exists")
-        return self._write(to_listing(listing_id, body), live, channels)
+        if not author.admin and body.image_ids:
+            raise Forbidden("a seller adds photos by uploading them, not by image id")
+        listing = to_listing(listing_id, body)
+        return self._write(listing, uploads, author.user_id, live, channels)
 
     def update(
-        self, listing_id: str, body: ListingIn, live: Snapshot, channels: Channels
+        self,
+        listing_id: str,
+        body: ListingIn,
+        uploads: Sequence[bytes],
+        author: Author,
+        live: Snapshot,
+        channels: Channels,
     ) -> tuple[ListingOut, Snapshot]:
+        """Replace the listing: its photos become ``body.image_ids`` (of those it has)
+        followed by ``uploads``; the owner stays whoever created it."""
         if listing_id not in live.fids:
             raise NotFound(f"no listing {listing_id}")
-        return self._write(to_listing(listing_id, body), live, channels)
+        owner = self._check_owner(listing_id, author)
+        if not author.admin:
+            own = set(live.rows[live.fids[listing_id]].image_ids)
+            foreign = [i for i in body.image_ids if i not in own]
+            if foreign:
+                raise Forbidden(f"photo {foreign[0]} is not one of this listing's photos")
+        listing = to_listing(listing_id, body)
+        return self._write(listing, uploads, owner, live, channels)
 
-    def delete(self, listing_id: str, live: Snapshot, channels: Channels) -> Snapshot:
+    def delete(
+        self, listing_id: str, author: Author, live: Snapshot, channels: Channels
+    ) -> Snapshot:
         fid = live.fids.get(listing_id)
         if fid is None:
             raise NotFound(f"no listing {listing_id}")
+        self._check_owner(listing_id, author)
+        uploaded = self.store.uploaded_photos(listing_id)
         try:
             self.store.delete_listing(listing_id)
         except ListingNotFound:
             raise NotFound(f"no listing {listing_id}") from None
+        self._photos.remove(uploaded)
+        self.store.forget_uploaded(uploaded)
         index, photos = channels.index, live.photos_of(fid)
         index.listings.delete([fid])
         if channels.texts is not None:
@@ -68,16 +126,45 @@ class CatalogueWriter:
         index.lexical.delete([fid])
         return live.without(fid)
 
+    def _check_owner(self, listing_id: str, author: Author) -> str | None:
+        """The listing's owner, once the author is known to be allowed to change it."""
+        try:
+            owner = self.store.owner_of(listing_id)
+        except ListingNotFound:
+            raise NotFound(f"no listing {listing_id}") from None
+        if not author.admin and owner != author.user_id:
+            raise Forbidden(f"listing {listing_id} belongs to another seller")
+        return owner
+
     def _write(
-        self, listing: Listing, live: Snapshot, channels: Channels
+        self,
+        listing: Listing,
+        uploads: Sequence[bytes],
+        owner: str | None,
+        live: Snapshot,
+        channels: Channels,
     ) -> tuple[ListingOut, Snapshot]:
-        """Embed, then store listing and vectors together (the source of truth), then
-        the loaded channels, then the live snapshot."""
-        paths = tuple(str(self._image_path(i)) for i in listing.image_ids)
-        vectors = self._embed(listing, paths, channels)
+        """Store the uploaded photos, embed, then store listing and vectors together
+        (the source of truth), then the loaded channels, then the live snapshot.
+        Until the store has the listing, a failure removes the photos written."""
+        if len(listing.image_ids) + len(uploads) > MAX_PHOTOS:
+            raise InvalidInput(f"a listing has at most {MAX_PHOTOS} photos")
+        paths = [str(self._image_path(i)) for i in listing.image_ids]  # refuse bad ids first
+        previous = self.store.uploaded_photos(listing.id) if listing.id in live.fids else []
+        new_ids = self._photos.save(uploads)
+        try:
+            listing = replace(listing, image_ids=(*listing.image_ids, *new_ids))
+            paths += [str(self._photos.path(i)) for i in new_ids]
+            vectors = self._embed(listing, tuple(paths), channels)
+            fid = self.store.upsert_listing(listing, vectors, owner=owner, uploaded=new_ids)
+        except BaseException:
+            self._photos.remove(new_ids)
+            raise
+        dropped_files = [i for i in previous if i not in listing.image_ids]
+        self._photos.remove(dropped_files)
+        self.store.forget_uploaded(dropped_files)
         old_fid = live.fids.get(listing.id)
         old_photos = [] if old_fid is None else live.photos_of(old_fid)
-        fid = self.store.upsert_listing(listing, vectors)
         image_fids = tuple(self.store.image_fid(i) for i in listing.image_ids)
         index = channels.index
         index.listings.upsert([fid], vectors.joint[None])

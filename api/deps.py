@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
+from api.catalogue_writes import ADMIN, Author
 from api.errors import InputError
-from api.security import USER_TOKEN_HEADER, check_user_token
+from api.security import USER_ID_HEADER, USER_TOKEN_HEADER, check_user_token
 from api.service import SearchService
 from api.settings import Settings
 
@@ -24,7 +25,14 @@ _admin_header = APIKeyHeader(
 _user_token_header = APIKeyHeader(
     name=USER_TOKEN_HEADER,
     auto_error=False,
-    description="The user's token (`marketplace user-token USER_ID`): to write their events.",
+    description="The user's token (`marketplace user-token USER_ID`): to write their events "
+    "and their own listings.",
+)
+
+_user_id_header = APIKeyHeader(
+    name=USER_ID_HEADER,
+    auto_error=False,
+    description=f"The user a listing write speaks for; its {USER_TOKEN_HEADER} must be theirs.",
 )
 
 
@@ -64,6 +72,29 @@ def require_user_token(
     check_user_token(settings.user_token_secret, user_id, token)
 
 
+async def listing_author(
+    settings: Annotated[Settings, Depends(get_settings)],
+    key: Annotated[str | None, Security(_admin_header)] = None,
+    user_id: Annotated[str | None, Security(_user_id_header)] = None,
+    token: Annotated[str | None, Security(_user_token_header)] = None,
+) -> Author:
+    """Who a listing write comes from: the admin key, else a seller's id and token."""
+    if key is not None or (user_id is None and token is None and not settings.user_token_secret):
+        await require_admin(settings, key)
+        return ADMIN
+    if user_id is None or token is None:
+        raise InputError(
+            401,
+            f"listing writes need the {ADMIN_KEY_HEADER}, or a seller's "
+            f"{USER_ID_HEADER} with their {USER_TOKEN_HEADER}",
+            {"WWW-Authenticate": "ApiKey"},
+        )
+    if len(user_id) > 128:
+        raise InputError(422, f"{USER_ID_HEADER} is longer than 128 characters")
+    check_user_token(settings.user_token_secret, user_id, token)
+    return Author(user_id)
+
+
 ServiceDep = Annotated[SearchService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-AdminDep = Depends(require_admin)
+AuthorDep = Annotated[Author, Depends(listing_author)]

@@ -30,3 +30,7 @@ class NotFound(ServiceError):
 
 class AlreadyExists(ServiceError):
     """A listing with that id exists already."""
+
+
+class Forbidden(ServiceError):
+    """The caller may not change this listing (it belongs to another seller)."""

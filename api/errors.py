@@ -19,7 +19,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.domain_errors import AlreadyExists, BadImageId, InvalidInput, NotFound, ServiceError
+from api.domain_errors import (
+    AlreadyExists,
+    BadImageId,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+)
 
 
 class ErrorResponse(BaseModel):
@@ -54,6 +61,7 @@ STATUS: dict[type[ServiceError], int] = {
     BadImageId: 400,
     NotFound: 404,
     AlreadyExists: 409,
+    Forbidden: 403,
 }
 
 

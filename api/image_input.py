@@ -54,6 +54,11 @@ class ImageCaps(Protocol):
 
 def decode_base64_image(s: object, caps: ImageCaps) -> Image.Image:
     """Decode a base64 photo (optionally a ``data:image/...;base64,`` URL) to RGB."""
+    return decode_image(base64_bytes(s, caps), caps)
+
+
+def base64_bytes(s: object, caps: ImageCaps) -> bytes:
+    """The bytes of a base64 photo (optionally a data URL), size-capped, not yet decoded."""
     if not isinstance(s, str):
         raise InputError(400, "image must be a base64 string")
     if s.startswith(_DATA_URL_PREFIX):
@@ -68,10 +73,9 @@ def decode_base64_image(s: object, caps: ImageCaps) -> Image.Image:
     s = s.translate(str.maketrans("-_", "+/"))
     s += "=" * (-len(s) % 4)
     try:
-        data = base64.b64decode(s, validate=True)
+        return base64.b64decode(s, validate=True)
     except (binascii.Error, ValueError):
         raise InputError(400, "image is not valid base64") from None
-    return decode_image(data, caps)
 
 
 def decode_image(data: bytes, caps: ImageCaps) -> Image.Image:

@@ -80,7 +80,8 @@ class SearchResponse(BaseModel):
 
 
 class ListingIn(BaseModel):
-    """A listing as an admin writes it; photos refer to already cleaned image ids."""
+    """A listing as the admin or a seller writes it: new photos come in ``photos``
+    (or as multipart files); ``image_ids`` keeps photos already stored."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -89,7 +90,16 @@ class ListingIn(BaseModel):
     price: float | None = Field(None, ge=0)
     location: str = Field("", max_length=200)
     category: str = Field(min_length=1, max_length=300, description="'Root / Sub / ...'")
-    image_ids: list[str] = Field(default_factory=list, max_length=20)
+    image_ids: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Photos already stored to keep (a seller: only this listing's own).",
+    )
+    photos: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="New photos, base64-encoded (JPEG/PNG/WebP/GIF/BMP), cleaned and stored.",
+    )
 
 
 class ListingCreate(ListingIn):

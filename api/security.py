@@ -1,6 +1,7 @@
 """Per-user tokens and safe photo paths (the route checks are ``api.deps``).
 
-- A user's events are written and read only with that user's token. Tokens are
+- A user's events are written and read only with that user's token; a seller's
+  listing writes carry their id (``X-User-Id``) and token. Tokens are
   ``HMAC-SHA256(user_token_secret, user_id)``, so the server keeps no token
   table: it recomputes and compares. ``marketplace user-token USER_ID`` issues
   one (an operator hands it to the user's client).
@@ -21,6 +22,7 @@ from api.domain_errors import BadImageId
 from api.errors import InputError
 
 USER_TOKEN_HEADER = "X-User-Token"
+USER_ID_HEADER = "X-User-Id"  # the user a token-authenticated listing write speaks for
 
 # Ids the catalogue uses are UUIDs or short slugs; anything with a dot, slash
 # or backslash is refused before it gets near the filesystem.

@@ -16,12 +16,14 @@ text queries batched into one pass (``api.batching``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
 
-from api.catalogue_writes import CatalogueWriter, listing_out
+from api.catalogue_writes import ADMIN, Author, CatalogueWriter, listing_out
 from api.domain_errors import InvalidInput, NotFound
+from api.listing_photos import PhotoFolder
 from api.personalisation import UserProfile
 from api.schemas import (
     EventOut,
@@ -81,7 +83,13 @@ class SearchService:
         self._live = Snapshot.of(list(store.iter_records()) if records is None else records)
         self._embed = QueryEmbedder(embedder, settings)
         self._pipeline = SearchPipeline(settings, store, self._embed)
-        self._writer = CatalogueWriter(store, embedder, self._embed.model_lock, self.image_path)
+        self._writer = CatalogueWriter(
+            store,
+            embedder,
+            self._embed.model_lock,
+            self.image_path,
+            PhotoFolder(settings.resolved_image_dir),
+        )
 
     # -- lifetime -------------------------------------------------------------
 
@@ -179,21 +187,33 @@ class SearchService:
         live = self._live
         return listing_out(live.rows[fid_of(live, listing_id)])
 
-    def create_listing(self, body: ListingCreate) -> ListingOut:
+    def create_listing(
+        self, body: ListingCreate, photos: Sequence[bytes] = (), author: Author = ADMIN
+    ) -> ListingOut:
+        """Add a listing with ``photos`` (encoded image files, already checked by
+        ``api.image_input``); a seller's listing is theirs to change."""
         with self._writer.lock:
-            out, self._live = self._writer.create(body, self._live, self._channels)
+            out, self._live = self._writer.create(body, photos, author, self._live, self._channels)
             self._pipeline.forget_profiles()  # a profile may hold a listing's old vector
             return out
 
-    def update_listing(self, listing_id: str, body: ListingIn) -> ListingOut:
+    def update_listing(
+        self,
+        listing_id: str,
+        body: ListingIn,
+        photos: Sequence[bytes] = (),
+        author: Author = ADMIN,
+    ) -> ListingOut:
         with self._writer.lock:
-            out, self._live = self._writer.update(listing_id, body, self._live, self._channels)
+            out, self._live = self._writer.update(
+                listing_id, body, photos, author, self._live, self._channels
+            )
             self._pipeline.forget_profiles()
             return out
 
-    def delete_listing(self, listing_id: str) -> None:
+    def delete_listing(self, listing_id: str, author: Author = ADMIN) -> None:
         with self._writer.lock:
-            self._live = self._writer.delete(listing_id, self._live, self._channels)
+            self._live = self._writer.delete(listing_id, author, self._live, self._channels)
             self._pipeline.forget_profiles()
 
     def image_path(self, image_id: str) -> Path:

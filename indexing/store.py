@@ -143,14 +143,28 @@ class Store:
 
     # -- listings -------------------------------------------------------------
 
-    def upsert_listing(self, listing: Listing, vectors: ListingVectors | None = None) -> int:
+    def upsert_listing(
+        self,
+        listing: Listing,
+        vectors: ListingVectors | None = None,
+        *,
+        owner: str | None = None,
+        uploaded: Sequence[str] = (),
+    ) -> int:
         """Insert or replace one listing (reviving it if deleted); returns its fid.
 
         ``vectors``, when given, are stored in the same transaction
         (``indexing.written_vectors``): the listing is never saved without them.
+        ``owner`` is the user it belongs to (``None``: nobody, only the admin may
+        change it); ``uploaded``: its photo ids whose files came with this write.
         """
         with self._transaction() as conn:
             fid = self._upsert(conn, listing, time.time())
+            conn.execute("UPDATE listings SET owner = ? WHERE fid = ?", (owner, fid))
+            conn.executemany(
+                "INSERT OR REPLACE INTO uploaded_photos VALUES (?, ?)",
+                [(image_id, listing.id) for image_id in uploaded],
+            )
             if vectors is not None:
                 (content,) = conn.execute(
                     "SELECT content_hash FROM listings WHERE fid = ?", (fid,)
@@ -245,6 +259,30 @@ class Store:
             )
             if cur.rowcount == 0:
                 raise ListingNotFound(listing_id)
+
+    def owner_of(self, listing_id: str) -> str | None:
+        """The user a live listing belongs to; ``None`` for catalogue and admin listings."""
+        rows = self._query("SELECT owner FROM listings WHERE id = ? AND deleted = 0", (listing_id,))
+        if not rows:
+            raise ListingNotFound(listing_id)
+        return rows[0][0]
+
+    def uploaded_photos(self, listing_id: str) -> list[str]:
+        """The photo ids whose files were uploaded with this listing and are still kept."""
+        return [
+            image_id
+            for (image_id,) in self._query(
+                "SELECT image_id FROM uploaded_photos WHERE listing_id = ? ORDER BY image_id",
+                (listing_id,),
+            )
+        ]
+
+    def forget_uploaded(self, image_ids: Sequence[str]) -> None:
+        """Drop the record of uploaded photos whose files have been removed."""
+        with self._transaction() as conn:
+            conn.executemany(
+                "DELETE FROM uploaded_photos WHERE image_id = ?", [(i,) for i in image_ids]
+            )
 
     def get_listing(self, listing_id: str) -> Listing | None:
         rows = self._query(

@@ -97,6 +97,22 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        6,
+        "listing owners and uploaded photos",
+        # Who created a listing through the API (NULL: the catalogue file or the
+        # admin), so a seller may change only their own; and which photo files
+        # were uploaded with a listing, so deleting it or replacing them removes
+        # those files and never a catalogue photo. Independent of migration 5.
+        """
+        ALTER TABLE listings ADD COLUMN owner TEXT;
+        CREATE TABLE uploaded_photos (
+            image_id TEXT PRIMARY KEY,
+            listing_id TEXT NOT NULL
+        );
+        CREATE INDEX uploaded_photos_listing ON uploaded_photos(listing_id);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

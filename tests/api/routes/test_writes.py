@@ -1,4 +1,5 @@
-"""Admin-only listing writes, visible to search as soon as they return."""
+"""Admin listing writes, visible to search as soon as they return (sellers' own writes:
+``test_seller_listings``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic import SecretStr
 
 from api.main import create_app
 from api.service import SearchService
-from tests.fixtures.api import ADMIN_KEY
+from tests.fixtures.api import ADMIN_KEY, token_for
 
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 NEW = {
@@ -34,7 +35,7 @@ def test_writes_need_the_admin_key(writable_client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("configured", [None, ""])
-def test_no_key_configured_means_writes_are_disabled(
+def test_no_key_configured_means_admin_writes_are_disabled(
     api_settings, api_service: SearchService, configured: str | None
 ) -> None:
     settings = api_settings.model_copy(
@@ -44,7 +45,10 @@ def test_no_key_configured_means_writes_are_disabled(
         response = no_key.post("/listings", json=NEW, headers=ADMIN)
         assert response.status_code == 403
         assert "disabled" in response.json()["detail"]
-        assert no_key.put("/listings/x", json=NEW, headers={"X-Admin-Key": ""}).status_code == 403
+        # an empty key is no credential at all; sellers' own writes stay open
+        assert no_key.put("/listings/x", json=NEW, headers={"X-Admin-Key": ""}).status_code == 401
+        seller = {"X-User-Id": "seller-1", **token_for("seller-1")}
+        assert no_key.put("/listings/x", json=NEW, headers=seller).status_code == 404
 
 
 def test_create_update_delete_are_searchable_at_once(writable_client: TestClient) -> None:
