@@ -41,14 +41,18 @@ class CatalogueWriter:
         listing_id = body.id or uuid.uuid4().hex
         if listing_id in live.fids:
             raise AlreadyExists(f"listing {listing_id} already exists")
-        return self._write(to_listing(listing_id, body), live, channels)
+        return self._write(self._to_listing(listing_id, body), live, channels)
 
     def update(
         self, listing_id: str, body: ListingIn, live: Snapshot, channels: Channels
     ) -> tuple[ListingOut, Snapshot]:
         if listing_id not in live.fids:
             raise NotFound(f"no listing {listing_id}")
-        return self._write(to_listing(listing_id, body), live, channels)
+        return self._write(self._to_listing(listing_id, body), live, channels)
+
+    def _to_listing(self, listing_id: str, body: ListingIn) -> Listing:
+        """A price without a currency is in the catalogue's own."""
+        return to_listing(listing_id, body, body.currency or self.store.main_currency())
 
     def delete(self, listing_id: str, live: Snapshot, channels: Channels) -> Snapshot:
         fid = live.fids.get(listing_id)
@@ -123,7 +127,7 @@ class CatalogueWriter:
         )
 
 
-def to_listing(listing_id: str, body: ListingIn) -> Listing:
+def to_listing(listing_id: str, body: ListingIn, currency: str) -> Listing:
     path = tuple(part.strip() for part in body.category.split("/") if part.strip())
     if not path:
         raise InvalidInput("category must name at least a root category")
@@ -135,6 +139,7 @@ def to_listing(listing_id: str, body: ListingIn) -> Listing:
         location=body.location.strip(),
         category_path=path,
         image_ids=tuple(body.image_ids),
+        currency=currency,
     )
 
 
@@ -144,6 +149,7 @@ def listing_out(listing: Listing) -> ListingOut:
         title=listing.title,
         description=listing.description,
         price=listing.price,
+        currency=listing.currency,
         location=listing.location,
         category=CATEGORY_SEPARATOR.join(listing.category_path),
         image_ids=list(listing.image_ids),

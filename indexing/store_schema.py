@@ -97,6 +97,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        5,
+        "listing currency",
+        # The ISO 4217 code of a listing's price. Stores from before it held
+        # pounds only, so their listings are GBP.
+        """
+        ALTER TABLE listings ADD COLUMN currency TEXT NOT NULL DEFAULT 'GBP';
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
