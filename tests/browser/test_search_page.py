@@ -52,6 +52,8 @@ def test_typing_a_query_and_pressing_enter_shows_results(page, catalogue_titles)
     assert all(title in catalogue_titles for title in titles)
     first = cards[0]
     assert text_of(first, ".card-price").startswith(("£", "Free", "Price"))
+    # the price filter names the catalogue's currency, from /facets
+    wait_for(page, lambda d: d.find_element(By.ID, "price-label").text == "Price (£)")
     assert first.find_element(By.CSS_SELECTOR, ".card-category").text
     assert first.find_elements(By.CSS_SELECTOR, ".reason")  # why it ranked
     status = page.find_element(By.ID, "status").text
