@@ -53,7 +53,8 @@ def test_typing_a_query_and_pressing_enter_shows_results(page, catalogue_titles)
     first = cards[0]
     assert text_of(first, ".card-price").startswith(("£", "Free", "Price"))
     # the price filter names the catalogue's currency, from /facets
-    wait_for(page, lambda d: d.find_element(By.ID, "price-label").text == "Price (£)")
+    label = page.find_element(By.ID, "price-label")
+    wait_for(page, lambda _: label.get_attribute("textContent") == "Price (£)")
     assert first.find_element(By.CSS_SELECTOR, ".card-category").text
     assert first.find_elements(By.CSS_SELECTOR, ".reason")  # why it ranked
     status = page.find_element(By.ID, "status").text
