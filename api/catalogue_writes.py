@@ -77,7 +77,7 @@ class CatalogueWriter:
             raise AlreadyExists(f"listing {listing_id} already exists")
         if not author.admin and body.image_ids:
             raise Forbidden("a seller adds photos by uploading them, not by image id")
-        listing = to_listing(listing_id, body)
+        listing = self._to_listing(listing_id, body)
         return self._write(listing, uploads, author.user_id, live, channels)
 
     def update(
@@ -99,8 +99,12 @@ class CatalogueWriter:
             foreign = [i for i in body.image_ids if i not in own]
             if foreign:
                 raise Forbidden(f"photo {foreign[0]} is not one of this listing's photos")
-        listing = to_listing(listing_id, body)
+        listing = self._to_listing(listing_id, body)
         return self._write(listing, uploads, owner, live, channels)
+
+    def _to_listing(self, listing_id: str, body: ListingIn) -> Listing:
+        """A price without a currency is in the catalogue's own."""
+        return to_listing(listing_id, body, body.currency or self.store.main_currency())
 
     def delete(
         self, listing_id: str, author: Author, live: Snapshot, channels: Channels
@@ -210,7 +214,7 @@ class CatalogueWriter:
         )
 
 
-def to_listing(listing_id: str, body: ListingIn) -> Listing:
+def to_listing(listing_id: str, body: ListingIn, currency: str) -> Listing:
     path = tuple(part.strip() for part in body.category.split("/") if part.strip())
     if not path:
         raise InvalidInput("category must name at least a root category")
@@ -222,6 +226,7 @@ def to_listing(listing_id: str, body: ListingIn) -> Listing:
         location=body.location.strip(),
         category_path=path,
         image_ids=tuple(body.image_ids),
+        currency=currency,
     )
 
 
@@ -231,6 +236,7 @@ def listing_out(listing: Listing) -> ListingOut:
         title=listing.title,
         description=listing.description,
         price=listing.price,
+        currency=listing.currency,
         location=listing.location,
         category=CATEGORY_SEPARATOR.join(listing.category_path),
         image_ids=list(listing.image_ids),

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 GENERIC_NAMES = frozenset({"other", "others", "accessories", "parts", "spares", "misc"})
 _JOINERS = frozenset({"and", "the", "of", "for", "with"})
-_WORD = re.compile(r"[a-z0-9]+")
+# Letters and digits in any script ("Möbel", "Fußball"), so no catalogue's names are split.
+_WORD = re.compile(r"[^\W_]+")
 
 Path = tuple[str, ...]
 

@@ -6,11 +6,13 @@ friends); changing one is a breaking change for every client.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_K = 100  # the most results one page may ask for
+ISO_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 EventType = Literal["view", "click", "save", "message"]
 
@@ -58,6 +60,7 @@ class SearchResult(BaseModel):
     id: str = Field(description="The listing id (the Products.csv id).")
     title: str
     price: float | None
+    currency: str = Field(description="ISO 4217 code of the price, e.g. GBP or EUR.")
     category: str
     location: str
     image_url: str | None = Field(description="The listing's first photo, or null.")
@@ -88,6 +91,11 @@ class ListingIn(BaseModel):
     title: str = Field(min_length=1, max_length=500)
     description: str = Field("", max_length=20_000)
     price: float | None = Field(None, ge=0)
+    currency: str | None = Field(
+        None,
+        max_length=3,
+        description="ISO 4217 code of the price (e.g. EUR); the catalogue's own when omitted.",
+    )
     location: str = Field("", max_length=200)
     category: str = Field(min_length=1, max_length=300, description="'Root / Sub / ...'")
     image_ids: list[str] = Field(
@@ -100,6 +108,16 @@ class ListingIn(BaseModel):
         max_length=20,
         description="New photos, base64-encoded (JPEG/PNG/WebP/GIF/BMP), cleaned and stored.",
     )
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = value.strip().upper()
+        if not ISO_CURRENCY.match(code):
+            raise ValueError("currency must be a three-letter ISO 4217 code such as EUR")
+        return code
 
 
 class ListingCreate(ListingIn):
@@ -117,6 +135,7 @@ class ListingOut(BaseModel):
     title: str
     description: str
     price: float | None
+    currency: str
     location: str
     category: str
     image_ids: list[str]

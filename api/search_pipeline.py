@@ -252,7 +252,8 @@ class SearchPipeline:
         cached = self._category_matcher
         if cached is None or cached[0] is not live:
             matcher = CategoryMatcher({row.category_path for row in live.rows.values()})
-            n_roots = max(1, len({row.root for row in live.rows.values()}))
+            # "Uncategorised" is no interest a profile could tilt towards
+            n_roots = max(1, len({row.root for row in live.rows.values() if row.categorised}))
             cached = self._category_matcher = (live, matcher, n_roots)
         return cached
 
@@ -435,6 +436,7 @@ def result(listing: Listing, score: float, reasons: list[str]) -> SearchResult:
         id=listing.id,
         title=listing.title,
         price=listing.price,
+        currency=listing.currency,
         category=listing.category,
         location=listing.location,
         image_url=f"/images/{listing.image_ids[0]}" if listing.image_ids else None,

@@ -95,10 +95,12 @@ def category_name_queries(
     ("Other"), is left out: there is no right root to score it against.
     Names belong to no listing split, so with a ``part`` they are split by a
     hash of the name: "val" gets about half the sub-category names (and no
-    root names, only 13 of them), "test" the rest and the root names, so a
-    knob tuned on validation names never saw a test name.
+    root names, too few to split), "test" the rest and the root names, so a
+    knob tuned on validation names never saw a test name. Uncategorised
+    listings name no category, so they ask nothing here.
     """
-    roots = sorted({listing.root for listing in listings if listing.root})
+    listings = [listing for listing in listings if listing.categorised]
+    roots = sorted({listing.root for listing in listings})
     owners: dict[str, set[str]] = defaultdict(set)
     for listing in listings:
         for name in listing.category_path[1:]:
@@ -141,7 +143,8 @@ def simulated_users(
     by_root: dict[str, list[str]] = defaultdict(list)
     by_id = {listing.id: listing for listing in listings}
     for listing_id in sorted(history_ids):
-        by_root[by_id[listing_id].root].append(listing_id)
+        if by_id[listing_id].categorised:  # "Uncategorised" is no interest to simulate
+            by_root[by_id[listing_id].root].append(listing_id)
     users = []
     for root in sorted(by_root):
         pool = by_root[root]

@@ -31,13 +31,13 @@ import numpy as np
 from indexing import written_vectors
 from indexing.store_schema import migrate
 from indexing.written_vectors import ListingVectors, StoredListing, StoredPhoto
-from multimodal.data.catalogue import Listing
+from multimodal.data.catalogue import DEFAULT_CURRENCY, Listing
 
 EventType = Literal["view", "click", "save", "message"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 CATEGORY_SEPARATOR = " / "
 
-_LISTING_COLUMNS = "fid, id, title, description, price, location, category, content_hash"
+_LISTING_COLUMNS = "fid, id, title, description, price, location, category, currency, content_hash"
 
 
 class ListingNotFound(LookupError):
@@ -203,8 +203,8 @@ class Store:
         rows = {
             row[0]: row[1:]
             for row in self._query(
-                "SELECT id, title, description, price, location, category, content_hash, "
-                "deleted, catalogue_hash FROM listings"
+                "SELECT id, title, description, price, location, category, currency, "
+                "content_hash, deleted, catalogue_hash FROM listings"
             )
         }
         images = self._images_by_listing()
@@ -312,6 +312,18 @@ class Store:
             f"SELECT {_LISTING_COLUMNS} FROM listings WHERE deleted = 0 ORDER BY fid"
         )
         yield from self._to_records(rows)
+
+    def main_currency(self) -> str:
+        """The currency most live listings are priced in: the one price filters compare in.
+
+        A catalogue holds one currency in practice; with several, a price
+        filter still compares bare amounts (see ``docs/operations.md``).
+        """
+        rows = self._query(
+            "SELECT currency FROM listings WHERE deleted = 0 "
+            "GROUP BY currency ORDER BY COUNT(*) DESC, currency LIMIT 1"
+        )
+        return rows[0][0] if rows else DEFAULT_CURRENCY
 
     def count(self) -> int:
         return self._query("SELECT COUNT(*) FROM listings WHERE deleted = 0")[0][0]
@@ -430,6 +442,7 @@ class Store:
             listing.price,
             listing.location,
             listing.category,
+            listing.currency,
         )
 
     def _images_by_listing(self) -> dict[str, list[str]]:
@@ -483,16 +496,19 @@ class Store:
             listing.location,
             listing.category,
             listing.root,
+            listing.currency,
             content_hash(listing.text, digests),
             now,
         )
         conn.execute(
             "INSERT INTO listings (id, title, description, price, location, category, root, "
-            "content_hash, updated_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) "
+            "currency, content_hash, updated_at, deleted) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) "
             "ON CONFLICT(id) DO UPDATE SET title = excluded.title, "
             "description = excluded.description, price = excluded.price, "
             "location = excluded.location, category = excluded.category, root = excluded.root, "
-            "content_hash = excluded.content_hash, updated_at = excluded.updated_at, deleted = 0",
+            "currency = excluded.currency, content_hash = excluded.content_hash, "
+            "updated_at = excluded.updated_at, deleted = 0",
             (listing.id, *values),
         )
         fid = conn.execute("SELECT fid FROM listings WHERE id = ?", (listing.id,)).fetchone()[0]
@@ -543,7 +559,7 @@ class Store:
             ):
                 photos.setdefault(listing_id, []).append((image_fid, image_id, digest))
         records = []
-        for fid, listing_id, title, description, price, location, category, chash in rows:
+        for fid, listing_id, title, description, price, location, category, currency, chash in rows:
             own = photos.get(listing_id, [])
             listing = Listing(
                 id=listing_id,
@@ -553,6 +569,7 @@ class Store:
                 location=location,
                 category_path=tuple(category.split(CATEGORY_SEPARATOR)) if category else (),
                 image_ids=tuple(p[1] for p in own),
+                currency=currency,
             )
             records.append(
                 Record(fid, chash, listing, tuple(p[0] for p in own), tuple(p[2] for p in own))

@@ -98,6 +98,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         """,
     ),
     (
+        5,
+        "listing currency",
+        # The ISO 4217 code of a listing's price. Stores from before it held
+        # pounds only, so their listings are GBP.
+        """
+        ALTER TABLE listings ADD COLUMN currency TEXT NOT NULL DEFAULT 'GBP';
+        """,
+    ),
+    (
         6,
         "listing owners and uploaded photos",
         # Who created a listing through the API (NULL: the catalogue file or the

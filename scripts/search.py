@@ -10,8 +10,11 @@ import argparse
 import shutil
 from pathlib import Path
 
+from multimodal.data.prices import SYMBOLS
 from scripts.errors import CliError
 from scripts.serve import add_data_argument, load_service, settings_from
+
+_SIGNS = {code: sign for sign, code in SYMBOLS.items()}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,7 +83,7 @@ def format_table(response) -> str:
         (
             str(rank),
             f"{r.score:.3f}",
-            "-" if r.price is None else f"£{r.price:,.0f}",
+            format_price(r.price, r.currency),
             r.category.split(" / ")[0],
             r.location,
             r.title,
@@ -88,12 +91,20 @@ def format_table(response) -> str:
         )
         for rank, r in enumerate(response.results, start=1)
     ]
-    caps = (3, 6, 9, 22, 22, max(30, width - 108), 40)
+    caps = (3, 6, 10, 22, 22, max(30, width - 109), 40)
     lines = []
     for row in (header, *rows):
         cells = [_fit(cell, cap) for cell, cap in zip(row, caps, strict=True)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) if rows else "no results"
+
+
+def format_price(price: float | None, currency: str) -> str:
+    """``£1,234`` or ``€25`` for a currency with a sign, ``1,234 CHF`` otherwise."""
+    if price is None:
+        return "-"
+    sign = _SIGNS.get(currency)
+    return f"{sign}{price:,.0f}" if sign else f"{price:,.0f} {currency}"
 
 
 def _fit(text: str, width: int) -> str:

@@ -39,6 +39,7 @@ class CategoryFacet(BaseModel):
 class Facets(BaseModel):
     categories: list[CategoryFacet]
     locations: list[str]
+    currency: str  # ISO code the price filter compares in: the catalogue's main currency
 
 
 class DemoUser(BaseModel):
@@ -57,7 +58,7 @@ def index() -> FileResponse:
 
 @router.get("/facets", response_model=Facets, tags=["page"])
 def facets(service: ServiceDep) -> Facets:
-    """The filter choices: categories two levels deep with live counts, and the areas.
+    """The filter choices: categories two levels deep with live counts, the areas, the currency.
 
     An area is the last part of a location ("Leeds, West Yorkshire" gives
     "West Yorkshire"), which the case-insensitive location filter matches.
@@ -72,7 +73,7 @@ def facets(service: ServiceDep) -> Facets:
     )
     areas.pop("", None)
     common = sorted(area for area, _ in areas.most_common(MAX_LOCATIONS))
-    return Facets(categories=categories, locations=common)
+    return Facets(categories=categories, locations=common, currency=service.store.main_currency())
 
 
 @router.get("/page/users", response_model=DemoUsers, tags=["page"])

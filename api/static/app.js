@@ -65,16 +65,35 @@ const state = {
 
 // ---------------------------------------------------------------- helpers
 
-const gbp = new Intl.NumberFormat("en-GB", {
-  style: "currency",
-  currency: "GBP",
-  maximumFractionDigits: 2,
-  minimumFractionDigits: 0,
-});
+const priceFormats = new Map(); // ISO currency code -> Intl.NumberFormat
 
-function formatPrice(price) {
+function priceFormat(currency) {
+  const code = currency || "GBP";
+  if (!priceFormats.has(code)) {
+    const options = { style: "currency", currency: code, maximumFractionDigits: 2, minimumFractionDigits: 0 };
+    let format;
+    try {
+      format = new Intl.NumberFormat(undefined, options);
+    } catch {
+      // A code this browser does not know: the amount and the code as they are.
+      format = { format: (n) => `${n.toLocaleString()} ${code}`, formatToParts: () => [{ type: "currency", value: code }] };
+    }
+    priceFormats.set(code, format);
+  }
+  return priceFormats.get(code);
+}
+
+/** A price in its own currency: "£1,234", "€25", "Free". */
+function formatPrice(price, currency) {
   if (price === null || price === undefined || Number.isNaN(Number(price))) return "Price on request";
-  return Number(price) === 0 ? "Free" : gbp.format(Number(price));
+  return Number(price) === 0 ? "Free" : priceFormat(currency).format(Number(price));
+}
+
+/** The price filter compares amounts in the catalogue's currency: its label says which. */
+function labelPriceFilter(currency) {
+  if (!currency) return;
+  const sign = priceFormat(currency).formatToParts(0).find((part) => part.type === "currency");
+  $("#price-label").textContent = `Price (${sign ? sign.value : currency})`;
 }
 
 /** "Root / Sub / Leaf" as its last two levels, which say the most on a small card. */
@@ -705,7 +724,7 @@ function buildCard(result, { compact = false, onOpen = null } = {}) {
     img.remove();
     $(".card-media", card).classList.add("no-photo");
   }
-  $(".card-price", card).textContent = formatPrice(result.price);
+  $(".card-price", card).textContent = formatPrice(result.price, result.currency);
   const open = $(".card-open", card);
   open.textContent = result.title;
   open.addEventListener("click", onOpen || (() => openListing(id, { opener: open, source: result })));
@@ -832,7 +851,7 @@ function renderListing(listing) {
   const crumbs = el("p", "detail-category", categoryParts(listing.category).join(" › "));
   const title = el("h2", "", listing.title);
   title.id = "listing-title";
-  const price = el("p", "detail-price", formatPrice(listing.price));
+  const price = el("p", "detail-price", formatPrice(listing.price, listing.currency));
   const where = el("p", "detail-location", listing.location || "");
   const actions = el("div", "detail-actions");
   const save = makeButton("", "btn btn-primary detail-save", () => toggleSave(id, save));
@@ -901,6 +920,7 @@ async function loadFacets() {
     els.category.replaceChildren(...options);
     els.category.value = selected;
     els.locationList.replaceChildren(...(facets.locations || []).map((l) => new Option(l)));
+    labelPriceFilter(facets.currency);
   } catch {
     // The page still works without facets: the category list is just shorter.
   }

@@ -20,6 +20,13 @@ def test_words_drop_joiners_and_a_plural_s() -> None:
     assert words("bus gas") == {"bus", "gas"}  # three letters: left alone
 
 
+def test_words_keep_letters_of_any_script_whole() -> None:
+    assert words("Haus & Möbel") == {"hau", "möbel"}
+    assert words("Fußball_Tore") == {"fußball", "tore"}
+    match = CategoryMatcher([("Haus & Möbel", "Garten", "Möbel")]).match("möbel")
+    assert match.paths == (("Haus & Möbel", "Garten", "Möbel"),)
+
+
 def test_a_category_name_query_matches_its_path_with_full_coverage() -> None:
     match = CategoryMatcher(PATHS).match("sofas")
     assert match.paths == (("Home & Garden", "Furniture", "Sofas"),)

@@ -52,6 +52,9 @@ def test_typing_a_query_and_pressing_enter_shows_results(page, catalogue_titles)
     assert all(title in catalogue_titles for title in titles)
     first = cards[0]
     assert text_of(first, ".card-price").startswith(("£", "Free", "Price"))
+    # the price filter names the catalogue's currency, from /facets
+    label = page.find_element(By.ID, "price-label")
+    wait_for(page, lambda _: label.get_attribute("textContent") == "Price (£)")
     assert first.find_element(By.CSS_SELECTOR, ".card-category").text
     assert first.find_elements(By.CSS_SELECTOR, ".reason")  # why it ranked
     status = page.find_element(By.ID, "status").text

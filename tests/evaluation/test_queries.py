@@ -10,7 +10,7 @@ from evaluation.queries import (
     simulated_users,
     title_queries,
 )
-from multimodal.data.catalogue import Listing
+from multimodal.data.catalogue import UNCATEGORISED, Listing
 
 
 def listing(id_, title, path, images=(), description=""):
@@ -94,3 +94,11 @@ def test_validation_users_are_other_users():
     val = simulated_users(LISTINGS, ids, 2, 2, seed=0, part="val")
     assert {u.user_id for u in test}.isdisjoint({u.user_id for u in val})
     assert [u.events for u in test] != [u.events for u in val]
+
+
+def test_uncategorised_listings_ask_no_category_and_make_no_users():
+    loose = [listing(f"u{i}", "Thing", [UNCATEGORISED]) for i in range(3)]
+    names = category_name_queries([*LISTINGS, *loose])
+    assert UNCATEGORISED not in {q.text for q in names["root names"]}
+    users = simulated_users([*LISTINGS, *loose], ["a", "b", "u0", "u1", "u2"], 1, 2, seed=0)
+    assert [u.root for u in users] == ["Home"]

@@ -158,6 +158,7 @@ def test_migrates_an_old_schema(tmp_path: Path) -> None:
     with Store(path) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.get_listing("old").title == "Old sofa"
+        assert store.get_listing("old").currency == "GBP"  # stores before currencies held pounds
         store.add_event("u", "old", "view")
         assert len(store.events_for_user("u")) == 1
         applied = store._conn.execute("SELECT version FROM schema_migrations").fetchall()
@@ -200,3 +201,19 @@ def test_written_vectors_are_stored_with_the_listing_or_not_at_all(store: Store)
     with pytest.raises(ValueError, match="photo vectors"):
         store.upsert_listing(make_listing("x3", image_ids=("a", "c")), one_photo_short)
     assert store.get_listing("x3") is None  # rolled back with its vectors: never half-saved
+
+
+def test_a_listing_keeps_its_currency(store: Store) -> None:
+    store.upsert_listing(make_listing("e", currency="EUR"))
+    store.sync_listings([make_listing("e", currency="EUR"), make_listing("g")])
+    assert store.get_listing("e").currency == "EUR"
+    assert next(r.listing for r in store.iter_records() if r.listing.id == "g").currency == "GBP"
+    assert store.get_listings_by_fid([store.faiss_id("e")])[store.faiss_id("e")].currency == "EUR"
+    assert store.main_currency() == "EUR"  # a tie goes to the first code
+    store.sync_listings([make_listing("e", currency="EUR"), make_listing("g"), make_listing("h")])
+    assert store.main_currency() == "GBP"  # the currency most listings are in
+    store.sync_listings(
+        [make_listing(i, currency="EUR") for i in "egh"]  # a changed currency is a change
+    )
+    assert store.get_listing("g").currency == "EUR"
+    assert store.main_currency() == "EUR"

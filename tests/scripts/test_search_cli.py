@@ -45,3 +45,12 @@ def test_serve_with_an_out_of_range_setting_is_one_line(
     assert len(err) == 2
     assert err[0].startswith("marketplace serve: error: port: ")
     assert err[1].startswith("marketplace serve: error: torch_threads: ")
+
+
+def test_prices_are_printed_in_their_own_currency() -> None:
+    from scripts.search import format_price
+
+    assert format_price(1234.0, "GBP") == "£1,234"
+    assert format_price(25.0, "EUR") == "€25"
+    assert format_price(30.0, "CHF") == "30 CHF"
+    assert format_price(None, "EUR") == "-"

@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 
 from multimodal.data.catalogue import CleanCatalogue, Listing
 
-RESULT_FIELDS = {"id", "title", "price", "category", "location", "image_url", "score", "reasons"}
+RESULT_FIELDS = {
+    "id", "title", "price", "currency", "category", "location", "image_url", "score", "reasons",
+}  # fmt: skip
 
 
 def search(client: TestClient, **body) -> dict:
