@@ -1,7 +1,7 @@
 """A nearest-neighbour vote over the training listings' photos, for photo-only predictions.
 
 The photo features come from a frozen ImageNet backbone (only its last block
-adapts), and they separate these 13 categories poorly: a sofa, a wardrobe and a
+adapts), and they separate a marketplace's root categories poorly: a sofa, a wardrobe and a
 box of books photographed in the same living room land close together. The
 classifier head has to draw one boundary through that tangle and so averages
 away what is the strongest evidence there is: the handful of *training* photos
