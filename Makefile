@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,distributed]'
+	$(BIN)/pip install --quiet -e '.[test,distributed,bench]'
 	@if $(BIN)/pip list 2>/dev/null | grep -qiE '^nvidia[-_]'; then echo "CUDA packages were installed: refusing" >&2; exit 1; fi
 	touch $@
 
