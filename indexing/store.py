@@ -1,4 +1,4 @@
-"""The catalogue store: SQLite (stdlib, WAL), the single source of truth.
+"""The catalogue store, the single source of truth: SQLite (embedded) or PostgreSQL (shared).
 
 Listings, their photos, the category tree and user events live here; the
 vector and lexical indexes are derived from it and can always be rebuilt.
@@ -10,6 +10,11 @@ A listing's ``content_hash`` covers exactly what the encoders see (its text
 and the bytes of its photos), so the reindex can tell which vectors are
 stale without ever re-reading a photo that did not change: photo digests are
 memoised by file size and modification time.
+
+Where the rows live is the location's business (``indexing.store_database``):
+a file path is a SQLite file, a ``postgresql://`` URL a PostgreSQL database
+that several serving processes share. Every write goes through
+``Store._transaction``, the one place a change feed would hook in.
 """
 
 from __future__ import annotations
@@ -17,73 +22,50 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 
 from indexing import written_vectors
-from indexing.store_schema import migrate
+from indexing.store_database import Database, StoreUnavailable, open_database
+from indexing.store_records import (
+    CATEGORY_SEPARATOR,
+    EVENT_TYPES,
+    Category,
+    Event,
+    EventType,
+    ListingNotFound,
+    Record,
+    SyncCounts,
+    content_hash,
+    file_digest,
+)
+from indexing.store_schema import StoreError, migrate
 from indexing.written_vectors import ListingVectors, StoredListing, StoredPhoto
 from multimodal.data.catalogue import DEFAULT_CURRENCY, Listing
 
-EventType = Literal["view", "click", "save", "message"]
-EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-CATEGORY_SEPARATOR = " / "
+__all__ = [
+    "CATEGORY_SEPARATOR",
+    "EVENT_TYPES",
+    "Category",
+    "Event",
+    "EventType",
+    "ListingNotFound",
+    "Record",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "SyncCounts",
+    "content_hash",
+    "file_digest",
+]
 
 _LISTING_COLUMNS = "fid, id, title, description, price, location, category, currency, content_hash"
-
-
-class ListingNotFound(LookupError):
-    """No live listing has that id."""
-
-
-@dataclass(frozen=True)
-class Record:
-    """What the reindex needs about one live listing."""
-
-    fid: int
-    content_hash: str
-    listing: Listing
-    image_fids: tuple[int, ...]
-    image_digests: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Event:
-    user_id: str
-    listing_id: str
-    type: str
-    ts: float
-
-
-@dataclass(frozen=True)
-class Category:
-    path: str
-    parent: str | None
-    name: str
-    depth: int
-    count: int  # live listings in this category or below it
-
-
-@dataclass(frozen=True)
-class SyncCounts:
-    """What ``sync_listings`` changed in the store."""
-
-    added: int
-    updated: int
-    deleted: int
-    unchanged: int
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+_CHUNK = 900  # ids per ``IN (...)``: under SQLite's bound-parameter limit
 
 
 def _catalogue_hash(values: tuple, image_ids: Sequence[str]) -> str:
@@ -91,38 +73,38 @@ def _catalogue_hash(values: tuple, image_ids: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps([list(values), list(image_ids)]).encode()).hexdigest()
 
 
-def content_hash(text: str, image_digests: Sequence[str]) -> str:
-    """Hash of what the encoders see: the text and the photo bytes, in order."""
-    h = hashlib.sha256(text.encode("utf-8"))
-    for digest in image_digests:
-        h.update(b"\0" + digest.encode("ascii"))
-    return h.hexdigest()
+def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start : start + _CHUNK])
 
 
 class Store:
-    """Thread-safe access to one catalogue file.
+    """Thread-safe access to one catalogue database.
 
+    ``location`` is a SQLite file path or a ``postgresql://`` URL; opening
+    applies any migration the database lacks, and a database that cannot be
+    reached raises ``StoreUnavailable`` (one line, password hidden).
     ``image_dir`` is where the listings' photos live (the cleaned catalogue's
-    ``images/``); the store reads them only to hash them. One connection
-    behind a lock keeps it simple: the API's reads are single-row or
-    single-query and far cheaper than the embedding they sit beside.
+    ``images/``); the store reads them to hash them and, with PostgreSQL,
+    keeps uploaded ones' bytes so another machine can restore them. One
+    connection behind a lock keeps it simple: the API's reads are single-row
+    or single-query and far cheaper than the embedding they sit beside.
     """
 
-    def __init__(self, path: Path | str, image_dir: Path | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, location: Path | str, image_dir: Path | None = None) -> None:
         self.image_dir = image_dir
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self.schema_version = migrate(self._conn)
+        self._db: Database = open_database(location)
+        self.location = self._db.location  # for messages: a URL's password is hidden
+        try:
+            self.schema_version = migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -131,15 +113,10 @@ class Store:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _transaction(self) -> Iterator[Database]:
+        """The one way to write: all of the block or none of it."""
+        with self._lock, self._db.transaction():
+            yield self._db
 
     # -- listings -------------------------------------------------------------
 
@@ -162,9 +139,15 @@ class Store:
             fid = self._upsert(conn, listing, time.time())
             conn.execute("UPDATE listings SET owner = ? WHERE fid = ?", (owner, fid))
             conn.executemany(
-                "INSERT OR REPLACE INTO uploaded_photos VALUES (?, ?)",
+                "INSERT INTO uploaded_photos (image_id, listing_id) VALUES (?, ?) "
+                "ON CONFLICT (image_id) DO UPDATE SET listing_id = excluded.listing_id",
                 [(image_id, listing.id) for image_id in uploaded],
             )
+            if conn.keeps_photo_bytes and self.image_dir is not None:
+                conn.executemany(
+                    "UPDATE uploaded_photos SET data = ? WHERE image_id = ?",
+                    [(self._photo_file(i).read_bytes(), i) for i in uploaded],
+                )
             if vectors is not None:
                 (content,) = conn.execute(
                     "SELECT content_hash FROM listings WHERE fid = ?", (fid,)
@@ -182,13 +165,13 @@ class Store:
     def written_listing_vectors(self, model: str, fids: Sequence[int]) -> dict[int, StoredListing]:
         """The API-written vectors of these listings under ``model``."""
         with self._lock:
-            return written_vectors.read_listings(self._conn, model, fids)
+            return written_vectors.read_listings(self._db, model, fids)
 
     def written_photo_vectors(
         self, model: str, image_fids: Sequence[int]
     ) -> dict[int, StoredPhoto]:
         with self._lock:
-            return written_vectors.read_photos(self._conn, model, image_fids)
+            return written_vectors.read_photos(self._db, model, image_fids)
 
     def sync_listings(self, listings: Iterable[Listing]) -> SyncCounts:
         """Apply the cleaned catalogue to the store, touching only what the file changed.
@@ -283,6 +266,36 @@ class Store:
             conn.executemany(
                 "DELETE FROM uploaded_photos WHERE image_id = ?", [(i,) for i in image_ids]
             )
+
+    def restore_uploaded_photos(self, image_ids: Sequence[str] | None = None) -> list[str]:
+        """Write the files of uploaded photos (``image_ids``, default all) missing from
+        ``image_dir``, from the bytes the database keeps; returns the ids restored.
+
+        A photo uploaded through a replica on another machine reaches this one
+        so: its bytes are the file's, so its digest (and the listing's content
+        hash) are the same here. SQLite keeps no bytes: its photo folder is on
+        the one machine already.
+        """
+        if not self._db.keeps_photo_bytes or self.image_dir is None:
+            return []
+        if image_ids is None:
+            image_ids = [i for (i,) in self._query("SELECT image_id FROM uploaded_photos")]
+        missing = [i for i in image_ids if not self._photo_file(i).is_file()]
+        restored = []
+        for chunk in _chunks(missing):
+            marks = ",".join("?" * len(chunk))
+            for image_id, data in self._query(
+                "SELECT image_id, data FROM uploaded_photos "
+                f"WHERE data IS NOT NULL AND image_id IN ({marks})",
+                chunk,
+            ):
+                target = self._photo_file(image_id)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_suffix(f".restore-{os.getpid()}")
+                partial.write_bytes(data)
+                partial.replace(target)  # never a half-written photo under its name
+                restored.append(image_id)
+        return restored
 
     def get_listing(self, listing_id: str) -> Listing | None:
         rows = self._query(
@@ -421,18 +434,19 @@ class Store:
 
     def events_for_user(self, user_id: str, limit: int | None = None) -> list[Event]:
         """A user's events, newest first."""
-        rows = self._query(
-            "SELECT user_id, listing_id, type, ts FROM events WHERE user_id = ? "
-            "ORDER BY ts DESC, id DESC LIMIT ?",
-            (user_id, -1 if limit is None else limit),
-        )
+        sql = "SELECT user_id, listing_id, type, ts FROM events WHERE user_id = ? "
+        sql += "ORDER BY ts DESC, id DESC" + ("" if limit is None else " LIMIT ?")
+        rows = self._query(sql, (user_id,) if limit is None else (user_id, limit))
         return [Event(*row) for row in rows]
 
     # -- internals ------------------------------------------------------------
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            return self._db.execute(sql, params).fetchall()
+
+    def _photo_file(self, image_id: str) -> Path:
+        return Path(self.image_dir, f"{image_id}.jpg")
 
     @staticmethod
     def _row_values(listing: Listing) -> tuple:
@@ -454,7 +468,7 @@ class Store:
         return out
 
     def _image_digest(
-        self, conn: sqlite3.Connection, image_id: str, memo: dict[str, tuple] | None = None
+        self, conn: Database, image_id: str, memo: dict[str, tuple] | None = None
     ) -> str:
         """sha256 of the photo file, re-read only when its size or mtime changed."""
         if self.image_dir is None:
@@ -475,14 +489,15 @@ class Store:
             return row[2]
         digest = file_digest(Path(path))
         conn.execute(
-            "INSERT OR REPLACE INTO image_files VALUES (?, ?, ?, ?)",
+            "INSERT INTO image_files VALUES (?, ?, ?, ?) ON CONFLICT (image_id) DO UPDATE "
+            "SET size = excluded.size, mtime_ns = excluded.mtime_ns, digest = excluded.digest",
             (image_id, stat.st_size, stat.st_mtime_ns, digest),
         )
         return digest
 
     def _upsert(
         self,
-        conn: sqlite3.Connection,
+        conn: Database,
         listing: Listing,
         now: float,
         digests: list[str] | None = None,
@@ -517,7 +532,7 @@ class Store:
         return fid
 
     @staticmethod
-    def _replace_images(conn: sqlite3.Connection, listing: Listing, digests: list[str]) -> None:
+    def _replace_images(conn: Database, listing: Listing, digests: list[str]) -> None:
         """Keep each surviving photo's image_fid (its vector key) and drop the rest."""
         keep = set(listing.image_ids)
         old = conn.execute(
@@ -536,21 +551,19 @@ class Store:
             )
 
     @staticmethod
-    def _add_categories(conn: sqlite3.Connection, path: tuple[str, ...]) -> None:
+    def _add_categories(conn: Database, path: tuple[str, ...]) -> None:
         for depth in range(1, len(path) + 1):
             full = CATEGORY_SEPARATOR.join(path[:depth])
             parent = CATEGORY_SEPARATOR.join(path[: depth - 1]) or None
             conn.execute(
-                "INSERT OR IGNORE INTO categories VALUES (?, ?, ?, ?)",
+                "INSERT INTO categories VALUES (?, ?, ?, ?) ON CONFLICT (path) DO NOTHING",
                 (full, parent, path[depth - 1], depth),
             )
 
     def _to_records(self, rows: list[tuple]) -> list[Record]:
         """Rows of ``_LISTING_COLUMNS`` plus their photos, as records."""
         photos: dict[str, list[tuple[int, str, str]]] = {}
-        ids = [row[1] for row in rows]
-        for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-            chunk = ids[start : start + 900]
+        for chunk in _chunks([row[1] for row in rows]):
             marks = ",".join("?" * len(chunk))
             for listing_id, image_fid, image_id, digest in self._query(
                 "SELECT listing_id, image_fid, image_id, digest FROM images "

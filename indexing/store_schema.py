@@ -1,9 +1,19 @@
-"""The catalogue store's schema: append-only migrations and the function that applies them."""
+"""The catalogue store's schema: append-only migrations and the function that applies them.
+
+``MIGRATIONS`` is the SQLite schema; ``indexing.store_schema_postgres`` states
+the same versions, under the same names, for PostgreSQL. A schema change is a
+new entry in both lists, with the same number.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from typing import TYPE_CHECKING
+
+from indexing.store_schema_postgres import POSTGRES_MIGRATIONS
+
+if TYPE_CHECKING:
+    from indexing.store_database import Database
 
 # Append only: a released migration is never edited, a schema change is a new entry.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
@@ -127,47 +137,55 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 class StoreError(Exception):
-    """The store file cannot be used as is (e.g. written by a newer version)."""
+    """The store cannot be used as is (e.g. written by a newer version)."""
 
 
-def applied_version(conn: sqlite3.Connection) -> int:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).fetchone()
-    if not exists:
-        return 0
-    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+# The bookkeeping table each back-end keeps its applied versions in.
+VERSION_TABLES = {
+    "sqlite": "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)",
+    "postgresql": "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)",
+}
 
 
-def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
-    """Apply the migrations after the file's version up to ``target``; returns the new version.
+def migrations_for(dialect: str) -> tuple[tuple[int, str, str], ...]:
+    return POSTGRES_MIGRATIONS if dialect == "postgresql" else MIGRATIONS
+
+
+def applied_version(db: Database) -> int:
+    return db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations after the database's version up to ``target``; returns the new
+    version.
 
     Each migration runs in its own transaction together with its
-    ``schema_migrations`` row, so a crash leaves the file at a clean version.
+    ``schema_migrations`` row, so a crash leaves the database at a clean
+    version; the schema lock makes a second process starting at the same
+    moment wait, then find the work done.
     """
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-    )
-    current = applied_version(conn)
+    with db.transaction():
+        db.lock_schema()
+        db.execute(VERSION_TABLES[db.dialect])
+    current = applied_version(db)
     if current > SCHEMA_VERSION:
         raise StoreError(
             f"catalogue store has schema version {current}, newer than this code's "
             f"{SCHEMA_VERSION}: upgrade marketplace-search"
         )
-    for version, name, sql in MIGRATIONS:
-        if current < version <= target:
-            conn.execute("BEGIN")
-            try:
+    for version, name, sql in migrations_for(db.dialect):
+        if not current < version <= target:
+            continue
+        with db.transaction():
+            db.lock_schema()
+            if applied_version(db) < version:  # not applied by another process meanwhile
                 for statement in sql.split(";"):
                     if statement.strip():
-                        conn.execute(statement)
-                conn.execute(
+                        db.execute(statement)
+                db.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time())
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            current = version
+        current = version
     return current

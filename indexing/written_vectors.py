@@ -16,11 +16,14 @@ whitening puts them in another space.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from indexing.store_database import Database
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def _vector(blob: bytes) -> np.ndarray:
 
 
 def write(
-    conn: sqlite3.Connection,
+    conn: Database,
     fid: int,
     content_hash: str,
     image_fids: Sequence[int],
@@ -70,12 +73,15 @@ def write(
     if len(image_fids) != len(vectors.photos):
         raise ValueError(f"{len(image_fids)} photos but {len(vectors.photos)} photo vectors")
     conn.execute(
-        "INSERT OR REPLACE INTO listing_vectors VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO listing_vectors VALUES (?, ?, ?, ?, ?) ON CONFLICT (fid, model) DO UPDATE "
+        "SET content_hash = excluded.content_hash, joint = excluded.joint, text = excluded.text",
         (fid, vectors.model, content_hash, _blob(vectors.joint), _blob(vectors.text)),
     )
     instances = vectors.instances
     conn.executemany(
-        "INSERT OR REPLACE INTO photo_vectors VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO photo_vectors VALUES (?, ?, ?, ?, ?) ON CONFLICT (image_fid, model) "
+        "DO UPDATE SET joint = excluded.joint, instance = excluded.instance, "
+        "projection = excluded.projection",
         [
             (
                 int(image_fid),
@@ -95,9 +101,7 @@ def _chunks(ids: Sequence[int], size: int = 900) -> list[list[int]]:
     return [wanted[start : start + size] for start in range(0, len(wanted), size)]
 
 
-def read_listings(
-    conn: sqlite3.Connection, model: str, fids: Sequence[int]
-) -> dict[int, StoredListing]:
+def read_listings(conn: Database, model: str, fids: Sequence[int]) -> dict[int, StoredListing]:
     out: dict[int, StoredListing] = {}
     for chunk in _chunks(fids):
         marks = ",".join("?" * len(chunk))
@@ -110,9 +114,7 @@ def read_listings(
     return out
 
 
-def read_photos(
-    conn: sqlite3.Connection, model: str, image_fids: Sequence[int]
-) -> dict[int, StoredPhoto]:
+def read_photos(conn: Database, model: str, image_fids: Sequence[int]) -> dict[int, StoredPhoto]:
     out: dict[int, StoredPhoto] = {}
     for chunk in _chunks(image_fids):
         marks = ",".join("?" * len(chunk))

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.model",
     "tests.fixtures.index",
     "tests.fixtures.api",
+    "tests.fixtures.postgres",
 ]

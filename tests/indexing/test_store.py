@@ -1,11 +1,14 @@
-import sqlite3
+"""The catalogue store, each test run against both back-ends (``store_location``)."""
+
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from indexing.store import ListingNotFound, Store
+from indexing.store_database import open_database
 from indexing.store_schema import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate
+from indexing.store_schema_postgres import POSTGRES_MIGRATIONS
 from multimodal.data.catalogue import Listing
 
 
@@ -32,16 +35,16 @@ def image_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path: Path, image_dir: Path):
-    with Store(tmp_path / "catalogue.sqlite", image_dir=image_dir) as store:
+def store(store_location: Path | str, image_dir: Path):
+    with Store(store_location, image_dir=image_dir) as store:
         yield store
 
 
-def test_round_trip_and_reopen(tmp_path: Path, image_dir: Path) -> None:
+def test_round_trip_and_reopen(store_location: Path | str, image_dir: Path) -> None:
     listing = make_listing("x1", image_ids=("b", "a"), price=None)
-    with Store(tmp_path / "c.sqlite", image_dir=image_dir) as store:
+    with Store(store_location, image_dir=image_dir) as store:
         fid = store.upsert_listing(listing)
-    with Store(tmp_path / "c.sqlite", image_dir=image_dir) as store:
+    with Store(store_location, image_dir=image_dir) as store:
         assert store.get_listing("x1") == listing
         assert store.faiss_id("x1") == fid
         assert store.listing_id(fid) == "x1"
@@ -50,8 +53,11 @@ def test_round_trip_and_reopen(tmp_path: Path, image_dir: Path) -> None:
         (record,) = store.iter_records()
         assert record.image_fids == (store.image_fid("b"), store.image_fid("a"))
         assert store.schema_version == SCHEMA_VERSION
-        mode = store._conn.execute("PRAGMA journal_mode").fetchone()[0]
-        assert mode == "wal"
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    with Store(tmp_path / "c.sqlite") as store:
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_upsert_keeps_fid_and_photo_fids(store: Store) -> None:
@@ -145,34 +151,34 @@ def test_events(store: Store) -> None:
         store.add_event("u1", "missing", "view")
 
 
-def test_migrates_an_old_schema(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
-    conn = sqlite3.connect(path, isolation_level=None)
-    assert migrate(conn, target=1) == 1  # a file written before user events existed
-    conn.execute(
+def test_migrates_an_old_schema(store_location: Path | str) -> None:
+    db = open_database(store_location)
+    assert migrate(db, target=1) == 1  # a store written before user events existed
+    db.execute(
         "INSERT INTO listings (id, title, description, price, location, category, root, "
         "content_hash, updated_at) VALUES ('old', 'Old sofa', '', 1.0, 'York', 'Home', 'Home', "
         "'h', 0)"
     )
-    conn.close()
-    with Store(path) as store:
+    db.close()
+    with Store(store_location) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.get_listing("old").title == "Old sofa"
         assert store.get_listing("old").currency == "GBP"  # stores before currencies held pounds
         store.add_event("u", "old", "view")
         assert len(store.events_for_user("u")) == 1
-        applied = store._conn.execute("SELECT version FROM schema_migrations").fetchall()
-        assert [v for (v,) in applied] == [m[0] for m in MIGRATIONS]
+        applied = store._db.execute("SELECT version FROM schema_migrations").fetchall()
+        assert sorted(v for (v,) in applied) == [m[0] for m in MIGRATIONS]
 
 
-def test_refuses_a_newer_schema(tmp_path: Path) -> None:
-    path = tmp_path / "new.sqlite"
-    Store(path).close()
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', 0)")
-    conn.close()
+def test_both_back_ends_share_the_migration_versions() -> None:
+    assert [m[:2] for m in POSTGRES_MIGRATIONS] == [m[:2] for m in MIGRATIONS]
+
+
+def test_refuses_a_newer_schema(store_location: Path | str) -> None:
+    with Store(store_location) as store:
+        store._db.execute("INSERT INTO schema_migrations VALUES (99, 'future', 0)")
     with pytest.raises(StoreError, match="newer"):
-        Store(path)
+        Store(store_location)
 
 
 def test_written_vectors_are_stored_with_the_listing_or_not_at_all(store: Store) -> None:

@@ -29,8 +29,8 @@ def listing(listing_id: str, **overrides) -> Listing:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with Store(tmp_path / "catalogue.sqlite") as store:
+def store(store_location: Path | str):
+    with Store(store_location) as store:
         yield store
 
 
