@@ -219,8 +219,8 @@ class SearchService:
     def image_path(self, image_id: str) -> Path:
         """The cleaned photo's path; ids that could name anything else are refused."""
         path = safe_image_path(self.settings.resolved_image_dir, image_id)
-        if not path.is_file():
-            raise NotFound(f"no image {image_id}")
+        if not path.is_file() and not self.store.restore_uploaded_photos([image_id]):
+            raise NotFound(f"no image {image_id}")  # nor uploaded through another replica
         return path
 
     # -- users ----------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from indexing.index_store import (
     IndexVersion,
 )
 from indexing.instance_index import InstanceChannel
-from indexing.store import Record, Store
+from indexing.store import Record, Store, StoreError
 from indexing.vector_index import VectorIndex
 from multimodal.data.catalogue import Listing
 
@@ -103,19 +104,33 @@ class Channels:
 
 def open_parts(settings: Settings) -> tuple[object, Store, IndexVersion]:
     """Model, store and current index version, or a one-line ``StartupError``."""
+    model_dir = settings.resolved_model_dir
+    if not (model_dir / "manifest.json").is_file():
+        raise StartupError(f"no model at {model_dir}: run `marketplace train` first")
+    location = settings.store_location  # a database URL, or a SQLite file that must exist
+    if isinstance(location, Path) and not location.is_file():
+        raise StartupError(f"no catalogue store at {location}: run `marketplace reindex`")
+    try:  # the store first: an unreachable database fails in seconds, before the model loads
+        store = Store(location, settings.resolved_image_dir)
+    except StoreError as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        store.restore_uploaded_photos()  # sellers' photos uploaded on other machines
+        embedder, index = _load_model_and_index(settings)
+    except BaseException:
+        store.close()
+        raise
+    return embedder, store, index
+
+
+def _load_model_and_index(settings: Settings) -> tuple[object, IndexVersion]:
     import torch
 
     from multimodal.embedder import Embedder
 
     torch.set_num_threads(settings.torch_threads)
-    model_dir = settings.resolved_model_dir
-    if not (model_dir / "manifest.json").is_file():
-        raise StartupError(f"no model at {model_dir}: run `marketplace train` first")
-    store_path = settings.resolved_store_path
-    if not store_path.is_file():
-        raise StartupError(f"no catalogue store at {store_path}: run `marketplace reindex`")
     try:
-        embedder = Embedder.load(model_dir, settings.precision)
+        embedder = Embedder.load(settings.resolved_model_dir, settings.precision)
         index = IndexDirectory(settings.resolved_index_dir).load_current(embedder.fingerprint)
     except UNLOADABLE as exc:
         raise StartupError(str(exc)) from exc
@@ -124,7 +139,7 @@ def open_parts(settings: Settings) -> tuple[object, Store, IndexVersion]:
             f"index dimension {index.manifest.dim} != model dimension {embedder.dim}: "
             "run `marketplace reindex --full`"
         )
-    return embedder, Store(store_path, settings.resolved_image_dir), index
+    return embedder, index
 
 
 def load_newer(settings: Settings, embedder, serving: IndexVersion) -> IndexVersion | None:

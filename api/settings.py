@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     index_dir: Path | None = None
     store_path: Path | None = None
     image_dir: Path | None = None
+    # ``postgresql://user:password@host:port/db``: the catalogue and the user
+    # events live there, shared by every serving process (``docs/postgresql.md``);
+    # None: the SQLite file at ``store_path`` or in the workspace.
+    database_url: SecretStr | None = None
 
     # None means catalogue writes are disabled, never open to everyone.
     admin_key: SecretStr | None = None
@@ -140,6 +144,13 @@ class Settings(BaseSettings):
     @property
     def resolved_store_path(self) -> Path:
         return self.store_path or self.workspace.store_path
+
+    @property
+    def store_location(self) -> Path | str:
+        """What ``indexing.store.Store`` opens: the database URL, else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.resolved_store_path
 
     @property
     def resolved_image_dir(self) -> Path:

@@ -86,7 +86,7 @@ class QueryMaterial:
     def from_store(cls, settings: Settings, seed: int) -> QueryMaterial:
         from indexing.store import Store
 
-        store = Store(settings.resolved_store_path)
+        store = Store(settings.store_location)
         try:
             listings = list(store.iter_listings())
         finally:
@@ -389,8 +389,9 @@ def run_search_bench(
     (so a ``--scale`` run keeps the HTTP figures), written there and summarised."""
     from tqdm import tqdm
 
-    if not settings.resolved_store_path.is_file():
-        raise BenchError(f"no catalogue store at {settings.resolved_store_path}: reindex first")
+    store = settings.store_location  # a database URL, or a SQLite file that must exist
+    if isinstance(store, Path) and not store.is_file():
+        raise BenchError(f"no catalogue store at {store}: reindex first")
     report = json.loads(out.read_text()) if out.is_file() else {}
     report["machine"] = machine_info()
     report["data"] = str(settings.data)

@@ -39,10 +39,13 @@ class StoreUnavailable(StoreError):
 
 class Cursor(Protocol):
     rowcount: int
+    description: Sequence[Sequence[object]] | None
 
     def fetchone(self) -> tuple | None: ...
 
     def fetchall(self) -> list[tuple]: ...
+
+    def fetchmany(self, size: int) -> list[tuple]: ...
 
     def __iter__(self) -> Iterator[tuple]: ...
 
@@ -62,6 +65,9 @@ class Database(Protocol):
 
     def lock_schema(self) -> None:
         """Inside a transaction: no other process migrates the schema until it ends."""
+
+    def continue_keys(self, table: str, column: str) -> None:
+        """After rows were copied in with their keys: new rows get keys above them."""
 
     def close(self) -> None: ...
 
@@ -134,6 +140,9 @@ class SqliteDatabase:
     def lock_schema(self) -> None:
         """``BEGIN IMMEDIATE`` already holds the file's only write lock."""
 
+    def continue_keys(self, table: str, column: str) -> None:
+        """``AUTOINCREMENT`` already follows the largest key inserted."""
+
     def close(self) -> None:
         self.conn.close()
 
@@ -178,6 +187,13 @@ class PostgresDatabase:
 
     def lock_schema(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
+
+    def continue_keys(self, table: str, column: str) -> None:
+        self.execute(
+            f"SELECT setval(pg_get_serial_sequence(?, ?), COALESCE(MAX({column}), 0) + 1, false) "
+            f"FROM {table}",
+            (table, column),
+        )
 
     def close(self) -> None:
         self.conn.close()

@@ -21,11 +21,14 @@ REAL_DATA_DIR = Path("../shared/marketplace")
 class Workspace:
     home: Path
     data_dir: Path
+    # A ``postgresql://`` URL holding the catalogue store instead of ``store_path``.
+    database_url: str | None = None
 
     @classmethod
     def for_data(cls, data_dir: Path, home: Path | None = None) -> Workspace:
         home = home or Path(os.environ.get("MARKETPLACE_HOME", DEFAULT_HOME))
-        return cls(home=home, data_dir=data_dir)
+        database_url = os.environ.get("MARKETPLACE_DATABASE_URL") or None
+        return cls(home=home, data_dir=data_dir, database_url=database_url)
 
     @property
     def root(self) -> Path:
@@ -57,6 +60,11 @@ class Workspace:
     @property
     def store_path(self) -> Path:
         return self.root / "catalogue.sqlite"
+
+    @property
+    def store_location(self) -> Path | str:
+        """Where the catalogue store lives: the database URL, else the SQLite file."""
+        return self.database_url or self.store_path
 
     @property
     def runs_dir(self) -> Path:

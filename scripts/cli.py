@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from indexing.store_schema import StoreError
 from scripts.errors import CliError
 
 COMMAND_MODULES = (
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except CliError as exc:
+    except (CliError, StoreError) as exc:  # StoreError: e.g. an unreachable database
         print(f"marketplace {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -175,7 +175,7 @@ def reindex(
                 "backbones": model.backbones,
             },
             data={
-                "store": str(store.path),
+                "store": store.location,
                 "images": str(store.image_dir),
                 "digest": _data_digest(records),
             },
@@ -260,14 +260,16 @@ def _summary(
 
 def sync_and_reindex(
     clean_dir: Path,
-    store_path: Path,
+    store_location: Path | str,
     index_root: Path,
     model_dir: Path,
     config: ReindexConfig,
     mapper: Mapper | None = None,
 ) -> tuple[SyncCounts, ReindexSummary]:
-    """Sync a cleaned catalogue into the store, then bring the index up to date."""
-    with Store(store_path, image_dir=clean_dir / IMAGES_DIR) as store:
+    """Sync a cleaned catalogue into the store (a SQLite path or a database URL), then
+    bring the index up to date."""
+    with Store(store_location, image_dir=clean_dir / IMAGES_DIR) as store:
+        store.restore_uploaded_photos()  # sellers' photos uploaded on other machines
         synced = sync_catalogue(store, clean_dir)
         summary = reindex(store, index_root, model_dir, config, mapper)
     return synced, summary
@@ -286,7 +288,7 @@ def reindex_workspace(
     )
     return sync_and_reindex(
         workspace.clean_dir,
-        workspace.store_path,
+        workspace.store_location,
         workspace.index_dir,
         workspace.model_dir,
         config,

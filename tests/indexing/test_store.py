@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexing.store import ListingNotFound, Store
+from indexing.store import Event, ListingNotFound, Store
+from indexing.store_copy import copy_store
 from indexing.store_database import open_database
 from indexing.store_schema import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate
 from indexing.store_schema_postgres import POSTGRES_MIGRATIONS
@@ -223,3 +224,26 @@ def test_a_listing_keeps_its_currency(store: Store) -> None:
     )
     assert store.get_listing("g").currency == "EUR"
     assert store.main_currency() == "EUR"
+
+
+def test_a_copy_keeps_every_key_and_row(
+    tmp_path: Path, store_location: Path | str, image_dir: Path
+) -> None:
+    source = tmp_path / "source.sqlite"
+    with Store(source, image_dir=image_dir) as store:
+        store.sync_listings([make_listing("a", image_ids=("a",)), make_listing("b")])
+        store.delete_listing("a")
+        store.upsert_listing(make_listing("c", image_ids=("b", "c")), owner="seller")
+        store.add_event("u", "c", "save", ts=5.0)
+        before = list(store.iter_records())
+    copied = copy_store(source, store_location)
+    assert copied["listings"] == 3 and copied["events"] == 1
+    with Store(store_location, image_dir=image_dir) as copy:
+        assert list(copy.iter_records()) == before
+        assert copy.owner_of("c") == "seller"
+        assert copy.events_for_user("u") == [Event("u", "c", "save", 5.0)]
+        new = copy.upsert_listing(make_listing("d"))  # keys continue after the copied ones
+        assert new > max(r.fid for r in before) and copy.faiss_id("a") is None
+        assert copy.upsert_listing(make_listing("a")) == 1  # a revived listing keeps its fid
+    with pytest.raises(StoreError, match="already holds listings"):
+        copy_store(source, store_location)

@@ -1,0 +1,48 @@
+"""A database URL that is wrong or unreachable at start: one line, password hidden, exit 2."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from scripts.cli import main
+
+
+@pytest.fixture
+def unreachable_url(monkeypatch: pytest.MonkeyPatch) -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://shop:s3cret@127.0.0.1:{port}/catalogue"
+    monkeypatch.setenv("MARKETPLACE_DATABASE_URL", url)
+    return url
+
+
+def test_serve_refuses_an_unreachable_database(
+    unreachable_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "manifest.json").write_text("{}")  # the store is opened before the model loads
+    monkeypatch.setenv("MARKETPLACE_MODEL_DIR", str(model))
+    assert main(["serve", "--data", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert unreachable_url.replace(":s3cret@", ":***@") in line and "s3cret" not in line
+
+
+def test_reindex_refuses_an_unreachable_database(
+    unreachable_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from multimodal.data.catalogue import LISTINGS_FILE
+    from multimodal.workspace import Workspace
+
+    monkeypatch.setenv("MARKETPLACE_HOME", str(tmp_path / "home"))
+    workspace = Workspace.for_data(tmp_path / "data")
+    for needed in (workspace.clean_dir / LISTINGS_FILE, workspace.model_dir / "manifest.json"):
+        needed.parent.mkdir(parents=True, exist_ok=True)
+        needed.write_text("")  # the store is opened before either is read
+    assert main(["reindex", "--data", str(tmp_path / "data"), "--quiet"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "postgresql://shop:***@127.0.0.1" in line and "s3cret" not in line
