@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fixtures.api import ADMIN_KEY
+from tests.fixtures.postgres import ON_BOTH_STORES
 
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 NEW = {
@@ -26,6 +27,7 @@ def test_results_and_facets_carry_the_catalogue_currency(client: TestClient) -> 
     assert {r["currency"] for r in similar} == {"GBP"}
 
 
+@ON_BOTH_STORES
 def test_a_written_listing_keeps_its_currency(writable_client: TestClient) -> None:
     created = writable_client.post(
         "/listings", json={**NEW, "id": "eur-1", "currency": "eur"}, headers=ADMIN

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from api.main import create_app
 from api.service import SearchService
 from tests.fixtures.api import ADMIN_KEY, token_for
+from tests.fixtures.postgres import ON_BOTH_STORES
 
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 NEW = {
@@ -51,6 +52,7 @@ def test_no_key_configured_means_admin_writes_are_disabled(
         assert no_key.put("/listings/x", json=NEW, headers=seller).status_code == 404
 
 
+@ON_BOTH_STORES
 def test_create_update_delete_are_searchable_at_once(writable_client: TestClient) -> None:
     created = writable_client.post("/listings", json=NEW, headers=ADMIN)
     assert created.status_code == 201, created.text
@@ -77,6 +79,7 @@ def test_create_update_delete_are_searchable_at_once(writable_client: TestClient
     assert listing_id not in top_ids(writable_client, "blorptrumpet")
 
 
+@ON_BOTH_STORES
 def test_create_with_a_photo_is_found_by_that_photo(
     writable_client: TestClient, clean_synthetic
 ) -> None:
@@ -107,6 +110,7 @@ def test_bad_writes(
     assert writable_client.request(method.upper(), path, **kwargs).status_code == status
 
 
+@ON_BOTH_STORES
 def test_duplicate_id_is_409(writable_client: TestClient) -> None:
     body = {**NEW, "id": "dup-1"}
     assert writable_client.post("/listings", json=body, headers=ADMIN).status_code == 201
