@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint browser-deps
+.PHONY: setup demo test lint browser-deps postgres-deps
 
 setup: $(STAMP)
 
@@ -37,5 +37,13 @@ browser-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else echo "chromium-driver not installed and cannot apt-get: browser tests will be skipped"; fi; }
 
-test: setup lint browser-deps
+# The PostgreSQL back-end's tests start a throwaway server from Debian's postgresql
+# (initdb + pg_ctl, see tests/fixtures/postgres.py); install it where we can.
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "postgresql not installed and cannot apt-get: PostgreSQL back-end tests will be skipped"; fi; }
+
+test: setup lint browser-deps postgres-deps
 	$(BIN)/pytest -q -m "not realdata" -p no:cacheprovider

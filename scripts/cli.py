@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "scripts.bench",
     "scripts.demo",
     "scripts.user_token",
+    "scripts.store",
 )
 
 

@@ -46,3 +46,20 @@ def test_reindex_refuses_an_unreachable_database(
     assert main(["reindex", "--data", str(tmp_path / "data"), "--quiet"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert "postgresql://shop:***@127.0.0.1" in line and "s3cret" not in line
+
+
+def test_store_copy_moves_a_sqlite_store_into_postgres(
+    tmp_path: Path, postgres_url: str, capsys
+) -> None:
+    from indexing.store import Store
+    from multimodal.data.catalogue import Listing
+
+    source = tmp_path / "catalogue.sqlite"
+    with Store(source) as store:
+        fid = store.upsert_listing(Listing("x", "Lamp", "", 5.0, "York", ("Home",), ()))
+    assert main(["store", "copy", str(source), postgres_url]) == 0
+    assert "1 listings" in capsys.readouterr().out
+    with Store(postgres_url) as copy:
+        assert copy.faiss_id("x") == fid
+    assert main(["store", "copy", str(source), postgres_url]) == 2  # not into a full store
+    assert "already holds listings" in capsys.readouterr().err
