@@ -76,7 +76,6 @@ def test_what_one_machine_writes_another_serves(hosts: tuple[Settings, Settings]
         written = a.image_path(image_id).read_bytes()
     finally:
         a.close()
-        a.store.close()
     photo_on_b = b_settings.resolved_image_dir / f"{image_id}.jpg"
     assert not photo_on_b.exists()
 
@@ -90,7 +89,6 @@ def test_what_one_machine_writes_another_serves(hosts: tuple[Settings, Settings]
         assert b.image_path(image_id).read_bytes() == written
     finally:
         b.close()
-        b.store.close()
 
 
 @ON_BOTH_STORES
