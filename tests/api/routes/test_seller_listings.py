@@ -279,12 +279,12 @@ def test_a_failed_store_write_removes_the_photos_written(shop: Shop) -> None:
     good, _ = renders("phone", 2)
     files_before, rows_before = shop.photo_files(), shop.store_rows()
     store = shop.service.store
-    store._conn.execute("PRAGMA query_only = ON")  # a real SQLite refusal to write
+    store._db.execute("PRAGMA query_only = ON")  # a real SQLite refusal to write
     try:
         with pytest.raises(sqlite3.OperationalError):
             shop.service.create_listing(ListingCreate(**FIELDS), [good], Author("heidi"))
     finally:
-        store._conn.execute("PRAGMA query_only = OFF")
+        store._db.execute("PRAGMA query_only = OFF")
     assert shop.photo_files() == files_before
     assert shop.store_rows() == rows_before
 
