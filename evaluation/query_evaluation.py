@@ -38,6 +38,7 @@ from evaluation.query_figures import (
 )
 from evaluation.shopper_queries import (
     Intent,
+    TypoPair,
     askable,
     intents,
     load_handwritten,
@@ -102,6 +103,23 @@ class _Searcher:
         return out
 
 
+@dataclass
+class _Runs:
+    """Every response of one run. ``pages`` are the first pages judged for copies
+    of one ad; ``ungrouped`` the same queries asked with grouping off (empty when
+    the service has no such option, and so does not group)."""
+
+    clean: list[dict]
+    typo: list[dict]
+    intents: list[dict]
+    ungrouped: list[dict]
+    took_ms: list[float]
+
+    @property
+    def pages(self) -> list[dict]:
+        return self.clean + self.intents
+
+
 def run_query_evaluation(
     catalogue: CleanCatalogue,
     embedder,
@@ -115,8 +133,6 @@ def run_query_evaluation(
     generated = intents(vocab, config.intents, config.seed)
     currency, written = load_handwritten()
     hand = [q for q in written if askable(q, listings, currency, vocab.currency.code)]
-    root_of = {listing.id: listing.root for listing in listings}
-    group_of = near_duplicate_groups(listings, lambda image: _photo_key(catalogue, image))
     photo_ids = {listing.image_ids[0] for listing in listings if listing.image_ids}
     world_config = EvalConfig(
         seed=config.seed, k=config.page, batch_size=config.batch_size, index=config.index
@@ -126,65 +142,15 @@ def run_query_evaluation(
             catalogue, embedder, Path(tmp), sources or VectorSources(), world_config, photo_ids
         )
         try:
-            ask = _Searcher(world.service, config.page, progress)
-            clean = ask.ask([p.clean for p in pairs], "clean titles")
-            typo = ask.ask([p.typo for p in pairs], "misspelt titles")
-            gen = ask.ask([q.query for q in generated], "generated intents")
-            written_runs = ask.ask([q.query for q in hand], "hand-written")
-            pages = clean + gen + written_runs
-            can_ungroup = ask.supports("group_reposts")
-            texts = [p.clean for p in pairs] + [q.query for q in (*generated, *hand)]
-            ungrouped = ask.ask(texts, "ungrouped", group_reposts=False) if can_ungroup else pages
+            runs = _ask(_Searcher(world.service, config.page, progress), pairs, generated + hand)
         finally:
             world.close()
-    k = config.k
-    parsed = {
-        "generated": [parsed_exactly(r, q.expected) for r, q in zip(gen, generated, strict=True)],
-        "hand-written": [
-            parsed_exactly(r, q.expected) for r, q in zip(written_runs, hand, strict=True)
-        ],
-    }
-    precision = {
-        form: [category_precision(r, root_of, p.root, k) for r, p in zip(runs, pairs, strict=True)]
-        for form, runs in (("clean", clean), ("typo'd", typo))
-    }
-    obeying = {
-        "generated": [obeying_share(r, q.expected, k) for r, q in zip(gen, generated, strict=True)],
-        "hand-written": [
-            obeying_share(r, q.expected, k) for r, q in zip(written_runs, hand, strict=True)
-        ],
-    }
-    grouped = share(groups_reposts(r) for r in pages) == 1.0
-    figures = {
-        "parsed_exactly": {
-            "all": share(parsed["generated"] + parsed["hand-written"]),
-            **{name: share(values) for name, values in parsed.items()},
-            "by_form": _by_form(generated + hand, parsed["generated"] + parsed["hand-written"]),
-        },
-        f"category_precision@{k}": _gap(share(precision["clean"]), share(precision["typo'd"])),
-        f"obeying@{k}": {
-            "all": share(obeying["generated"] + obeying["hand-written"]),
-            **{name: share(values) for name, values in obeying.items()},
-            "by_form": _by_form(generated + hand, obeying["generated"] + obeying["hand-written"]),
-        },
-        "pages_with_two_copies": {
-            "before_grouping": share(holds_two_copies(r, group_of) for r in ungrouped),
-            "after_grouping": share(holds_two_copies(r, group_of) for r in pages)
-            if grouped
-            else None,
-            "pages": len(pages),
-        },
-        "text_latency_ms": {
-            "p50": percentile(ask.took_ms, 50),
-            "p90": percentile(ask.took_ms, 90),
-            "queries": len(ask.took_ms),
-        },
-    }
+    root_of = {listing.id: listing.root for listing in listings}
+    group_of = near_duplicate_groups(listings, lambda image: _photo_key(catalogue, image))
+    figures = _figures(runs, pairs, generated, hand, root_of, group_of, config.k)
+    n = len(generated)
     report = {
-        "config": {
-            **{k: v for k, v in asdict(config).items() if k != "index"},
-            "index": asdict(config.index),
-        },
+        "config": asdict(config),
         "data": {
             "root": str(catalogue.root),
             "listings": len(listings),
@@ -200,16 +166,82 @@ def run_query_evaluation(
             "hand_written_skipped": len(written) - len(hand),
         },
         "service": {
-            "understood": any("understood" in r for r in gen + written_runs),
-            "group_reposts_option": can_ungroup,
-            "also_listed": grouped,
+            "understood": any("understood" in r for r in runs.intents),
+            "group_reposts_option": bool(runs.ungrouped),
+            "also_listed": figures["pages_with_two_copies"]["after_grouping"] is not None,
         },
         "model": {"fingerprint": embedder.fingerprint},
         "figures": figures,
-        "targets": targets(figures, k),
-        "hand_written_misses": _misses(written_runs, hand, parsed["hand-written"]),
+        "targets": targets(figures, config.k),
+        # our own words only: the generated misses quote titles and are never saved
+        "hand_written_misses": _misses(runs.intents[n:], hand),
     }
-    return QueryEvaluation(report, _misses(gen, generated, parsed["generated"]))
+    return QueryEvaluation(report, _misses(runs.intents[:n], generated))
+
+
+def _ask(ask: _Searcher, pairs: Sequence[TypoPair], asked: Sequence[Intent]) -> _Runs:
+    clean = ask.ask([p.clean for p in pairs], "clean titles")
+    typo = ask.ask([p.typo for p in pairs], "misspelt titles")
+    said = ask.ask([q.query for q in asked], "intents")
+    ungrouped = []
+    if ask.supports("group_reposts"):
+        texts = [p.clean for p in pairs] + [q.query for q in asked]
+        ungrouped = ask.ask(texts, "without grouping", group_reposts=False)
+    return _Runs(clean, typo, said, ungrouped, ask.took_ms)
+
+
+def _figures(
+    runs: _Runs,
+    pairs: Sequence[TypoPair],
+    generated: Sequence[Intent],
+    hand: Sequence[Intent],
+    root_of: dict[str, str],
+    group_of: dict[str, str],
+    k: int,
+) -> dict:
+    asked = [*generated, *hand]
+    said = list(zip(runs.intents, asked, strict=True))
+    precision = [
+        share(category_precision(r, root_of, p.root, k) for r, p in zip(found, pairs, strict=True))
+        for found in (runs.clean, runs.typo)
+    ]
+    grouped = share(groups_reposts(r) for r in runs.pages) == 1.0
+    return {
+        "parsed_exactly": _intent_shares(
+            [parsed_exactly(r, q.expected, q.query) for r, q in said], asked, len(generated)
+        ),
+        f"category_precision@{k}": _gap(*precision),
+        f"obeying@{k}": _intent_shares(
+            [obeying_share(r, q.expected, k) for r, q in said], asked, len(generated)
+        ),
+        "pages_with_two_copies": {
+            "before_grouping": share(
+                holds_two_copies(r, group_of) for r in runs.ungrouped or runs.pages
+            ),
+            "after_grouping": share(holds_two_copies(r, group_of) for r in runs.pages)
+            if grouped
+            else None,
+            "pages": len(runs.pages),
+        },
+        "text_latency_ms": {
+            "p50": percentile(runs.took_ms, 50),
+            "p90": percentile(runs.took_ms, 90),
+            "queries": len(runs.took_ms),
+        },
+    }
+
+
+def _intent_shares(values: list, asked: Sequence[Intent], n_generated: int) -> dict:
+    """One per-intent figure over all intents, the generated, the hand-written, and per form."""
+    by_form: dict[str, list] = defaultdict(list)
+    for query, value in zip(asked, values, strict=True):
+        by_form[query.form].append(value)
+    return {
+        "all": share(values),
+        "generated": share(values[:n_generated]),
+        "hand-written": share(values[n_generated:]),
+        "by_form": {form: share(found) for form, found in sorted(by_form.items())},
+    }
 
 
 def targets(figures: dict, k: int) -> dict[str, dict]:
@@ -232,7 +264,7 @@ def summary_lines(report: dict) -> list[str]:
     """The figures with their targets beside them, one per line."""
     f, k = report["figures"], report["config"]["k"]
     p, o, two = f[f"category_precision@{k}"], f[f"obeying@{k}"], f["pages_with_two_copies"]
-    goals = {name: t for name, t in report["targets"].items()}
+    goals = report["targets"]
     lines = [
         f"queries: {report['queries']['typo_pairs']} titles (clean + misspelt), "
         f"{report['queries']['generated_intents']} generated intents, "
@@ -261,18 +293,12 @@ def _gap(clean: float | None, typo: float | None) -> dict:
     return {"clean": clean, "typo": typo, "gap": gap}
 
 
-def _by_form(queries: Sequence[Intent], values: Sequence[bool | float | None]) -> dict:
-    grouped: dict[str, list] = defaultdict(list)
-    for query, value in zip(queries, values, strict=True):
-        grouped[query.form].append(value)
-    return {form: share(found) for form, found in sorted(grouped.items())}
-
-
-def _misses(runs: Sequence[dict], queries: Sequence[Intent], parsed) -> list[dict]:
+def _misses(responses: Sequence[dict], asked: Sequence[Intent]) -> list[dict]:
+    """The intents misread: what was typed, what it means, what the service understood."""
     return [
         {"query": q.query, "expected": asdict(q.expected), "understood": r.get("understood")}
-        for r, q, ok in zip(runs, queries, parsed, strict=True)
-        if ok is False
+        for r, q in zip(responses, asked, strict=True)
+        if parsed_exactly(r, q.expected, q.query) is False
     ]
 
 

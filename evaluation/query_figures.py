@@ -26,18 +26,20 @@ from multimodal.data.splits import normalise_text
 Response = Mapping[str, Any]
 
 
-def parsed_exactly(response: Response, expected: ExpectedParse) -> bool | None:
+def parsed_exactly(response: Response, expected: ExpectedParse, query: str) -> bool | None:
     """Whether the response's ``understood`` has exactly the expected filters and
-    text; None when the response carries no ``understood``.
+    text; None when the response has no ``understood`` field (a service that does
+    not parse). An ``understood`` of null means nothing was taken from ``query``:
+    no filter, every word searched.
 
     A category filter is right when it lies under the expected root; the words
     that named it may then be gone from the text, so the text must be the
     expected one or those words with some left out, in order. Without a
     category filter the text must be the expected one.
     """
-    understood = response.get("understood")
-    if understood is None:
+    if "understood" not in response:
         return None
+    understood = response["understood"] or {"text": query, "filters": {}}
     filters = understood.get("filters") or {}
     if not (
         _same_price(filters.get("price_min"), expected.price_min, lower=True)
@@ -54,9 +56,7 @@ def parsed_exactly(response: Response, expected: ExpectedParse) -> bool | None:
     return right_root and _in_order(text, wanted)
 
 
-def category_precision(
-    response: Response, root_of: Mapping[str, str], root: str, k: int
-) -> float:
+def category_precision(response: Response, root_of: Mapping[str, str], root: str, k: int) -> float:
     """Share of the top ``k`` slots holding a listing of ``root`` (an empty slot misses)."""
     results = response["results"][:k]
     return sum(root_of.get(r["id"]) == root for r in results) / k

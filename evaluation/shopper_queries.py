@@ -34,19 +34,22 @@ from multimodal.data.catalogue import Listing
 
 HANDWRITTEN_FILE = Path(__file__).with_name("handwritten_queries.toml")
 # Words a price or place phrase is made of: a "thing" never contains one.
-_PARSER_WORDS = frozenset(
-    "free under below less than over near in to and between quid pounds pound tenner fiver "
-    "euro euros dollars bucks".split()
-)
-_STOPWORDS = frozenset(
-    "a an the for with of on at by from or as is it its this that new used brand good great "
-    "excellent condition very like fully working only sale set size item items your here "
-    "available included approx full years old age delivery collection offers please".split()
-)
+_PARSER_WORDS = frozenset((
+    "free", "under", "below", "less", "than", "over", "near", "in", "to", "and", "between",
+    "quid", "pounds", "pound", "tenner", "fiver", "euro", "euros", "dollars", "bucks",
+))  # fmt: skip
+_STOPWORDS = frozenset((
+    "a", "an", "the", "for", "with", "of", "on", "at", "by", "from", "or", "as", "is", "it",
+    "its", "this", "that", "new", "used", "brand", "good", "great", "excellent",
+    "condition", "very", "like", "fully", "working", "only", "sale", "set", "size", "item",
+    "items", "your", "here", "available", "included", "approx", "full", "years", "old",
+    "age", "delivery", "collection", "offers", "please",
+))  # fmt: skip
 # Category-name words no shopper types alone ("other", "home" of "Home & Garden").
-_GENERIC_NAMES = frozenset(
-    "other others accessories parts spares misc goods home stuff equipment general".split()
-)
+_GENERIC_NAMES = frozenset((
+    "other", "others", "accessories", "parts", "spares", "misc", "goods", "home", "stuff",
+    "equipment", "general",
+))  # fmt: skip
 _NICE_PRICES = (
     1, 2, 3, 5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 80, 100, 120, 150, 200, 250, 300, 350,
     400, 500, 600, 750, 800, 1000, 1200, 1500, 2000, 2500, 3000, 4000, 5000, 7500, 10000,
@@ -113,7 +116,7 @@ class Currency:
         return cls(code, symbol, word, slang)
 
     def amount(self, value: float) -> str:
-        """"£50", or "50 CHF" for a currency without a symbol."""
+        """ "£50", or "50 CHF" for a currency without a symbol."""
         number = _number(value)
         return f"{self.symbol}{number}" if self.symbol else f"{number} {self.word}"
 
@@ -375,9 +378,7 @@ def _near_place(d: _Draw) -> tuple[str, ExpectedParse]:
 
 def _under_in_place(d: _Draw) -> tuple[str, ExpectedParse]:
     n, (place, typed) = d.limit(), d.place()
-    return f"{d.words} under {d.money.amount(n)} in {typed}", d.expect(
-        price_max=n, location=place
-    )
+    return f"{d.words} under {d.money.amount(n)} in {typed}", d.expect(price_max=n, location=place)
 
 
 def _free_near_place(d: _Draw) -> tuple[str, ExpectedParse]:

@@ -21,7 +21,9 @@ MODES = ("classification", "retrieval", "queries")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="classification, retrieval or shopper-query figures")
+    parser = subparsers.add_parser(
+        "evaluate", help="classification, retrieval or shopper-query figures"
+    )
     parser.add_argument("mode", nargs="?", choices=MODES, default="classification")
     parser.add_argument("--data", type=Path, help="raw catalogue folder (default: see README)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

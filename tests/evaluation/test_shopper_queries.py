@@ -46,7 +46,9 @@ def edit_kind(clean: str, typo: str) -> str | None:
     if len(typo) == len(clean) - 1:
         return "deletion"
     if len(typo) == len(clean) + 1:
-        i = next((i for i, (a, b) in enumerate(zip(clean, typo)) if a != b), len(clean))
+        i = next(
+            (i for i, (a, b) in enumerate(zip(clean, typo, strict=False)) if a != b), len(clean)
+        )
         return "doubling" if typo[i] == typo[i - 1] or typo[i] == typo[i + 1] else None
     spots = [i for i, (a, b) in enumerate(zip(clean, typo, strict=True)) if a != b]
     if len(spots) == 2:
@@ -134,7 +136,13 @@ def test_the_hand_written_file_is_valid_and_has_the_false_friends(clean_syntheti
     assert currency == "GBP" and len(written) >= 40
     texts = {q.query for q in written}
     assert len(texts) == len(written)
-    for friend in ("iphone 11", "under armour hoodie", "size 10 boots", "3 seater sofa", "ps4 games"):
+    for friend in (
+        "iphone 11",
+        "under armour hoodie",
+        "size 10 boots",
+        "3 seater sofa",
+        "ps4 games",
+    ):
         assert friend in texts
     plain = [q for q in written if not (q.expected.states_price or q.expected.states_place)]
     assert len(plain) >= 10
@@ -184,11 +192,15 @@ SOFA = ExpectedParse("3 seater sofa", price_max=100, location="Leeds", root="Hom
     ],
 )
 def test_parsed_exactly(got, right):
-    assert parsed_exactly(response(**got), SOFA) is right
+    assert parsed_exactly(response(**got), SOFA, "3 seater sofa under £100 in leeds") is right
 
 
 def test_parsed_exactly_is_not_available_without_understood():
-    assert parsed_exactly(response(), SOFA) is None
+    assert parsed_exactly(response(), SOFA, "sofa") is None
+    # null: nothing was taken from the words, all of them searched
+    friend = ExpectedParse("iphone 11")
+    assert parsed_exactly(response(understood=None), friend, "iphone 11") is True
+    assert parsed_exactly(response(understood=None), SOFA, "3 seater sofa in leeds") is False
     assert share([None, None]) is None
     assert share([True, None, False, True]) == pytest.approx(2 / 3)
 
