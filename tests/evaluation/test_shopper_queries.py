@@ -275,14 +275,14 @@ def test_targets_are_met_or_not_available():
 def evaluation(clean_synthetic, tmp_path_factory):
     cache = tmp_path_factory.mktemp("query-eval-cache")
     return run_query_evaluation(
-        clean_synthetic, HashingEmbedder(), QueryEvalConfig(), VectorSources(cache_root=cache),
-        progress=False,
+        clean_synthetic, HashingEmbedder(), QueryEvalConfig(titles=60, intents=60),
+        VectorSources(cache_root=cache), progress=False,
     )  # fmt: skip
 
 
 def test_the_run_reports_every_figure(evaluation):
     report = evaluation.report
-    assert report["queries"]["typo_pairs"] == 200 and report["queries"]["generated_intents"] == 200
+    assert report["queries"]["typo_pairs"] == 60 and report["queries"]["generated_intents"] == 60
     assert report["queries"]["hand_written"] >= 40
     figures = report["figures"]
     precision = figures["category_precision@10"]
