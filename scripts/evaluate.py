@@ -3,7 +3,8 @@
 ``classification`` (the default) scores the test split per product for
 text-only, image-only and fused predictions and writes
 ``reports/classification.json`` and ``reports/confusion_matrix.png``.
-``retrieval`` is ``scripts/evaluate_retrieval.py`` (search-quality figures).
+``retrieval`` is ``scripts/evaluate_retrieval.py`` (search-quality figures),
+``queries`` is ``scripts/evaluate_queries.py`` (typos, spoken filters, re-posts).
 """
 
 from __future__ import annotations
@@ -13,25 +14,30 @@ import json
 import sys
 from pathlib import Path
 
-from scripts import evaluate_retrieval
+from scripts import evaluate_queries, evaluate_retrieval
 from scripts.errors import CliError
 
-MODES = ("classification", "retrieval")
+MODES = ("classification", "retrieval", "queries")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="classification or retrieval figures")
+    parser = subparsers.add_parser(
+        "evaluate", help="classification, retrieval or shopper-query figures"
+    )
     parser.add_argument("mode", nargs="?", choices=MODES, default="classification")
     parser.add_argument("--data", type=Path, help="raw catalogue folder (default: see README)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     evaluate_retrieval.add_arguments(parser)  # --seed, --max-queries, --reports-dir
+    evaluate_queries.add_arguments(parser)  # --titles, --intents, --show-misses
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.mode == "retrieval":
         return evaluate_retrieval.run(args)
+    if args.mode == "queries":
+        return evaluate_queries.run(args)
     return run_classification(args)
 
 
