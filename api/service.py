@@ -184,8 +184,10 @@ class SearchService:
     # -- listings -------------------------------------------------------------
 
     def get_listing(self, listing_id: str) -> ListingOut:
-        live = self._live
-        return listing_out(live.rows[fid_of(live, listing_id)])
+        """The listing with its price context, the figure its search result carries."""
+        live, channels = self._live, self._channels
+        fid = fid_of(live, listing_id)
+        return listing_out(live.rows[fid], self._pipeline.price_context(fid, live, channels))
 
     def create_listing(
         self, body: ListingCreate, photos: Sequence[bytes] = (), author: Author = ADMIN
