@@ -65,7 +65,7 @@ class Vocabulary:
         added = [n for n in dict.fromkeys(names) if n and n not in ids]
         if not added:
             return self
-        ids.update((name, len(ids) + i) for i, name in enumerate(added))
+        ids.update((name, len(self.names) + i) for i, name in enumerate(added))
         return Vocabulary((*self.names, *added), ids)
 
     def id_of(self, name: str | None) -> int:
