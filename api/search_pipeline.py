@@ -200,6 +200,7 @@ class SearchPipeline:
         why = Reasons(found_by, text is not None, query.image is not None, interests)
         matches = self._matches(live, channels, text, fused, allowed)
         groups = live.reposts.group_ids if grouped else None
+        prices = self._prices.of_many(page, live, index.listings)
         results = [
             result(
                 live.rows[f],
@@ -208,7 +209,7 @@ class SearchPipeline:
                 also_listed=[live.rows[c].id for c in live.reposts.others(f, allowed)]
                 if grouped
                 else [],
-                price_context=self._prices.of(f, live, index.listings),
+                price_context=prices[f],
             )
             for f in page
         ]
@@ -224,6 +225,9 @@ class SearchPipeline:
 
     def price_context(self, fid: int, live: Snapshot, channels: Channels) -> PriceContext | None:
         return self._prices.of(fid, live, channels.index.listings)
+
+    def warm_price_context(self, live: Snapshot, channels: Channels) -> None:
+        self._prices.warm(live, channels.index.listings)
 
     def similar(
         self, listing_id: str, k: int, live: Snapshot, channels: Channels
