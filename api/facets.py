@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -171,9 +172,8 @@ def count_facets(
 ) -> SearchFacets:
     """Facet counts over ``matches`` (live fids); per group when ``group_ids`` is given."""
     groups = None if group_ids is None else group_ids[matches]
-    bands, band_of = price_bands(config.price_edges, columns.currency)
-    band_ids = band_of(columns.price[matches])
-    band_counts = _counts(band_ids, groups, len(bands))
+    bands = price_bands(config.price_edges, columns.currency)
+    band_counts = _counts(bands.band_of(columns.price[matches]), groups, len(bands.bands))
     return SearchFacets(
         categories=_top(
             columns.roots,
@@ -192,39 +192,41 @@ def count_facets(
         ),
         price_bands=[
             band.model_copy(update={"count": int(n)})
-            for band, n in zip(bands, band_counts.tolist(), strict=True)
+            for band, n in zip(bands.bands, band_counts.tolist(), strict=True)
             if n
         ],
         currency=columns.currency,
     )
 
 
-def price_bands(edges: tuple[float, ...], currency: str):
+@dataclass(frozen=True)
+class PriceBands:
     """The bands as filters (``min``/``max`` the price filter's inclusive bounds, a
-    penny inside the next band's start) and a vectorised price -> band id."""
-    starts = (0.0, *edges)
+    penny inside the next band's start), and which band each price is in."""
+
+    bands: tuple[PriceBand, ...]
+    cuts: np.ndarray
+
+    def band_of(self, prices: np.ndarray) -> np.ndarray:
+        ids = np.searchsorted(self.cuts, prices, side="right") + 1
+        ids[prices == 0] = 0
+        ids[np.isnan(prices)] = ABSENT
+        return ids
+
+
+@lru_cache(maxsize=8)
+def price_bands(edges: tuple[float, ...], currency: str) -> PriceBands:
     bands = [PriceBand(label="Free", min=0, max=0, count=0)]
-    for i, start in enumerate(starts):
-        end = edges[i] if i < len(edges) else None
+    for start, end in zip((0.0, *edges), (*edges, None), strict=True):
         if end is None:
             label = f"{money(start, currency)} and over"
         elif start == 0:
             label = f"Under {money(end, currency)}"
         else:
             label = f"{money(start, currency)} to {money(end, currency)}"
-        low = 0.01 if start == 0 else start
-        bands.append(
-            PriceBand(label=label, min=low, max=None if end is None else end - 0.01, count=0)
-        )
-    cuts = np.asarray(edges, dtype=np.float64)
-
-    def band_of(prices: np.ndarray) -> np.ndarray:
-        ids = np.searchsorted(cuts, prices, side="right") + 1
-        ids[prices == 0] = 0
-        ids[np.isnan(prices)] = ABSENT
-        return ids
-
-    return bands, band_of
+        high = None if end is None else round(end - 0.01, 2)
+        bands.append(PriceBand(label=label, min=start or 0.01, max=high, count=0))
+    return PriceBands(tuple(bands), np.asarray(edges, dtype=np.float64))
 
 
 def _counts(values: np.ndarray, groups: np.ndarray | None, n: int) -> np.ndarray:
