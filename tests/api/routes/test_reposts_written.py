@@ -1,4 +1,4 @@
-"""A re-post written through the API groups with its original at once; edits and deletes split it."""
+"""A re-post written through the API groups with its original at once; edits, deletes split it."""
 
 from __future__ import annotations
 
