@@ -507,8 +507,6 @@ def result(
     price_context: PriceContext | None = None,
 ) -> SearchResult:
     return SearchResult(
-        also_listed=also_listed or [],
-        price_context=price_context,
         id=listing.id,
         title=listing.title,
         price=listing.price,
@@ -518,6 +516,8 @@ def result(
         image_url=f"/images/{listing.image_ids[0]}" if listing.image_ids else None,
         score=round(score, 6),
         reasons=reasons,
+        also_listed=also_listed or [],
+        price_context=price_context,
     )
 
 
