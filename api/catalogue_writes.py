@@ -20,14 +20,15 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from api.domain_errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from api.listing_photos import PhotoFolder
-from api.schemas import ListingCreate, ListingIn, ListingOut
+from api.schemas import ListingCreate, ListingIn, ListingOut, PriceContext
 from api.serving_state import Channels, Snapshot
 from indexing.reindex.mapper import Mapper, load_photos
 from indexing.reindex.reader import Item
-from indexing.store import CATEGORY_SEPARATOR, ListingNotFound, Store
+from indexing.store import CATEGORY_SEPARATOR, ListingNotFound, Store, file_digest
 from indexing.text_index import text_only
 from indexing.written_vectors import ListingVectors
 from multimodal.data.catalogue import Listing
@@ -183,7 +184,9 @@ class CatalogueWriter:
             if channels.instances is not None and vectors.instances is not None:
                 channels.instances.index.upsert(image_fids, vectors.instances)
         index.lexical.upsert(fid, listing.title, listing.description)
-        return listing_out(listing), live.with_listing(fid, listing, image_fids)
+        # the photos' digests, as the store hashed them, group the listing with its re-posts
+        digests = tuple(file_digest(Path(p)) for p in paths)
+        return listing_out(listing), live.with_listing(fid, listing, image_fids, digests)
 
     def _embed(
         self, listing: Listing, paths: tuple[str, ...], channels: Channels
@@ -230,8 +233,9 @@ def to_listing(listing_id: str, body: ListingIn, currency: str) -> Listing:
     )
 
 
-def listing_out(listing: Listing) -> ListingOut:
+def listing_out(listing: Listing, price_context: PriceContext | None = None) -> ListingOut:
     return ListingOut(
+        price_context=price_context,
         id=listing.id,
         title=listing.title,
         description=listing.description,

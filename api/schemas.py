@@ -54,6 +54,26 @@ class SearchRequest(BaseModel):
     filters: Filters = Field(default_factory=Filters)
     user_id: str | None = Field(None, min_length=1, max_length=128)
     personalise: bool = True
+    facets: bool = Field(
+        False,
+        description="Count categories, sub-categories, price bands and areas over every "
+        "match of the query (after filters), in the response's `facets`.",
+    )
+    group_reposts: bool = Field(
+        True,
+        description="Show each re-posted ad once (identical photo, or the same title and "
+        "description), its other copies in `also_listed`; false: every copy on its own.",
+    )
+
+
+class PriceContext(BaseModel):
+    """How a price compares with the nearest listings of its root category."""
+
+    median: float = Field(description="Median price of the nearest similar listings.")
+    difference: float = Field(description="This price minus that median.")
+    neighbours: int = Field(description="How many similar listings the median is over.")
+    currency: str = Field(description="ISO 4217 code of the prices compared.")
+    text: str = Field(description='For people, e.g. "about £40 below similar listings".')
 
 
 class SearchResult(BaseModel):
@@ -71,15 +91,55 @@ class SearchResult(BaseModel):
         description="Why it ranked: text match, keyword match, photo match, similar photo, "
         "your interest in <category>."
     )
+    also_listed: list[str] = Field(
+        default_factory=list,
+        description="Ids of the other copies of this re-posted ad that pass the filters "
+        "(empty when none, or when `group_reposts` is false).",
+    )
+    price_context: PriceContext | None = Field(
+        None, description="The price against similar listings; null where too few compare."
+    )
+
+
+class FacetValue(BaseModel):
+    value: str = Field(description="A category path, or an area (a filter value as it is).")
+    count: int
+
+
+class PriceBand(BaseModel):
+    label: str
+    min: float = Field(description="The price filter's `price_min` for this band.")
+    max: float | None = Field(description="Its `price_max` (null: no upper bound).")
+    count: int
+
+
+class SearchFacets(BaseModel):
+    """Counts over all the query's matches after filters (groups, when grouped)."""
+
+    categories: list[FacetValue]
+    subcategories: list[FacetValue]
+    locations: list[FacetValue]
+    price_bands: list[PriceBand]
+    currency: str = Field(description="ISO 4217 code the price bands are in.")
 
 
 class SearchResponse(BaseModel):
+    """A page of results.
+
+    Changed in issue 23: re-posted ads are grouped by default (one result per ad,
+    the others in `also_listed`; `group_reposts: false` for every copy), and
+    `total_candidates` counts the query's matches, not the ranked pool.
+    """
+
     results: list[SearchResult]
     total_candidates: int = Field(
-        description="Listings ranked for this query (after filters): how far paging can go."
+        description="The query's matches after filters: every listing holding one of its "
+        "keywords (BM25) plus its nearest listings by meaning or photo; re-posted ads count "
+        "once when grouped (the default since issue 23)."
     )
     took_ms: float = Field(description="Time spent in the search service.")
     model_version: str = Field(description="Fingerprint of the model that embedded the query.")
+    facets: SearchFacets | None = Field(None, description="When the request asked for facets.")
 
 
 class ListingIn(BaseModel):
@@ -140,6 +200,7 @@ class ListingOut(BaseModel):
     category: str
     image_ids: list[str]
     image_urls: list[str]
+    price_context: PriceContext | None = None
 
 
 class SimilarResponse(BaseModel):

@@ -26,6 +26,7 @@ from PIL import Image
 from api.batching import TextBatcher
 from api.category_match import NO_MATCH, CategoryMatch, CategoryMatcher
 from api.domain_errors import InvalidInput, NotFound
+from api.facets import count_facets
 from api.personalisation import (
     Interaction,
     UserProfile,
@@ -34,8 +35,16 @@ from api.personalisation import (
     personal_weight,
     query_ambiguity,
 )
+from api.price_context import PriceContexts
 from api.ranking import normalise_to_top, reciprocal_rank_fusion, stable_order
-from api.schemas import MAX_K, Filters, SearchResponse, SearchResult, SimilarResponse
+from api.schemas import (
+    MAX_K,
+    Filters,
+    PriceContext,
+    SearchResponse,
+    SearchResult,
+    SimilarResponse,
+)
 from api.serving_state import Channels, Snapshot
 from api.settings import RankingConfig, Settings
 from indexing.store import Store
@@ -54,6 +63,8 @@ class Query:
     filters: Filters = field(default_factory=Filters)
     user_id: str | None = None
     personalise: bool = True
+    facets: bool = False
+    group_reposts: bool = True
 
 
 class QueryEmbedder:
@@ -109,6 +120,7 @@ class SearchPipeline:
         self._profiles: dict[str, UserProfile] = {}
         # this snapshot's category names, and how many root categories it has
         self._category_matcher: tuple[Snapshot, CategoryMatcher, int] | None = None
+        self._prices = PriceContexts(settings.price_context)
 
     def forget_profiles(self, user_id: str | None = None) -> None:
         """Drop cached profiles (one user's after an event, all after a catalogue write)."""
@@ -182,15 +194,40 @@ class SearchPipeline:
         if query.user_id and query.personalise and not named.paths:
             # A query naming a category has a clear intent: the profile stays out of it.
             interests = self._personalise(live, channels, query.user_id, fused)
-        page = _ordered(live.rows, fused, query.offset + query.k)[query.offset :]
+        grouped = query.group_reposts
+        page = _page(live, fused, query.offset, query.k, grouped)
         found_by = {source: set(fids) for source, fids in ranked.items()} | {"title": whole_title}
         why = Reasons(found_by, text is not None, query.image is not None, interests)
+        matches = self._matches(live, channels, text, fused, allowed)
+        groups = live.reposts.group_ids if grouped else None
+        prices = self._prices.of_many(page, live, index.listings)
+        results = [
+            result(
+                live.rows[f],
+                fused[f],
+                why.of(f, live.rows[f].root),
+                also_listed=[live.rows[c].id for c in live.reposts.others(f, allowed)]
+                if grouped
+                else [],
+                price_context=prices[f],
+            )
+            for f in page
+        ]
         return SearchResponse(
-            results=[result(live.rows[f], fused[f], why.of(f, live.rows[f].root)) for f in page],
-            total_candidates=len(fused),
+            results=results,
+            total_candidates=len(matches) if groups is None else len(np.unique(groups[matches])),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             model_version=self.embed.embedder.fingerprint,
+            facets=count_facets(live.facets, matches, groups, settings.facets)
+            if query.facets
+            else None,
         )
+
+    def price_context(self, fid: int, live: Snapshot, channels: Channels) -> PriceContext | None:
+        return self._prices.of(fid, live, channels.index.listings)
+
+    def warm_price_context(self, live: Snapshot, channels: Channels) -> None:
+        self._prices.warm(live, channels.index.listings)
 
     def similar(
         self, listing_id: str, k: int, live: Snapshot, channels: Channels
@@ -272,6 +309,24 @@ class SearchPipeline:
         with self.embed.model_lock:
             image_fids = channels.instances.search(image, 2 * depth, photo_allowed)
         return _owners(live, image_fids, depth)
+
+    def _matches(
+        self,
+        live: Snapshot,
+        channels: Channels,
+        text: str | None,
+        fused: dict[int, float],
+        allowed: np.ndarray | None,
+    ) -> np.ndarray:
+        """The query's matches after filters, as live fids: its ranked candidates plus
+        every listing holding one of its keywords (not only the top the pool took)."""
+        found = np.fromiter(fused, np.int64, len(fused))
+        if text is not None:
+            words = channels.index.lexical.matching(keywords(text, self.ranking.stopwords))
+            if allowed is not None:
+                words = np.intersect1d(words, allowed, assume_unique=True)
+            found = np.union1d(found, words)
+        return live.facets.live(found)
 
     def _lexical_hits(
         self, live: Snapshot, channels: Channels, text: str, depth: int, allowed: np.ndarray | None
@@ -431,7 +486,26 @@ def _ordered(rows: dict[int, Listing], scores: dict[int, float], limit: int) -> 
     return stable_order(scores, lambda fid: rows[fid].id, limit)
 
 
-def result(listing: Listing, score: float, reasons: list[str]) -> SearchResult:
+def _page(live: Snapshot, fused: dict[int, float], offset: int, k: int, grouped: bool) -> list[int]:
+    """The fids of results ``offset`` to ``offset + k``; grouped, each re-posted ad once
+    (at its best copy) before paging, so page 2 holds no copy of a page-1 result."""
+    limit = offset + k
+    ordered = _ordered(live.rows, fused, limit)
+    if grouped:
+        ordered = live.reposts.collapse(ordered)
+        if len(ordered) < limit < len(fused):  # copies took places: rank the rest too
+            ordered = live.reposts.collapse(_ordered(live.rows, fused, len(fused)))
+    return ordered[offset:limit]
+
+
+def result(
+    listing: Listing,
+    score: float,
+    reasons: list[str],
+    *,
+    also_listed: list[str] | None = None,
+    price_context: PriceContext | None = None,
+) -> SearchResult:
     return SearchResult(
         id=listing.id,
         title=listing.title,
@@ -442,6 +516,8 @@ def result(listing: Listing, score: float, reasons: list[str]) -> SearchResult:
         image_url=f"/images/{listing.image_ids[0]}" if listing.image_ids else None,
         score=round(score, 6),
         reasons=reasons,
+        also_listed=also_listed or [],
+        price_context=price_context,
     )
 
 

@@ -125,6 +125,7 @@ class SearchService:
             level_with_store(channels, self.store, records, self.embedder.fingerprint)
             self._channels, self._live = channels, Snapshot.of(records)
             self._pipeline.forget_profiles()
+            self._pipeline.warm_price_context(self._live, self._channels)
         log.info("now serving index %s (%d listings)", index.path.name, index.manifest.count)
         return True
 
@@ -132,6 +133,7 @@ class SearchService:
         """One text and one photo query, so the first real user is not the one who waits."""
         self.search(Query(text="warm up"))
         self.search(Query(image=Image.new("RGB", (224, 224), (128, 128, 128))))
+        self._pipeline.warm_price_context(self._live, self._channels)
         self._embed.clear_cache()
         self.ready = True
 
@@ -184,8 +186,10 @@ class SearchService:
     # -- listings -------------------------------------------------------------
 
     def get_listing(self, listing_id: str) -> ListingOut:
-        live = self._live
-        return listing_out(live.rows[fid_of(live, listing_id)])
+        """The listing with its price context, the figure its search result carries."""
+        live, channels = self._live, self._channels
+        fid = fid_of(live, listing_id)
+        return listing_out(live.rows[fid], self._pipeline.price_context(fid, live, channels))
 
     def create_listing(
         self, body: ListingCreate, photos: Sequence[bytes] = (), author: Author = ADMIN
@@ -195,6 +199,7 @@ class SearchService:
         with self._writer.lock:
             out, self._live = self._writer.create(body, photos, author, self._live, self._channels)
             self._pipeline.forget_profiles()  # a profile may hold a listing's old vector
+            self._pipeline.warm_price_context(self._live, self._channels)  # its category
             return out
 
     def update_listing(
@@ -209,12 +214,14 @@ class SearchService:
                 listing_id, body, photos, author, self._live, self._channels
             )
             self._pipeline.forget_profiles()
+            self._pipeline.warm_price_context(self._live, self._channels)  # its category
             return out
 
     def delete_listing(self, listing_id: str, author: Author = ADMIN) -> None:
         with self._writer.lock:
             self._live = self._writer.delete(listing_id, author, self._live, self._channels)
             self._pipeline.forget_profiles()
+            self._pipeline.warm_price_context(self._live, self._channels)  # its category
 
     def image_path(self, image_id: str) -> Path:
         """The cleaned photo's path; ids that could name anything else are refused."""

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from api.facets import FacetColumns
+from api.reposts import RepostGroups
 from api.settings import Settings
 from indexing.index_store import (
     Contents,
@@ -43,35 +45,51 @@ class StartupError(Exception):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The live listings as one immutable value: a search reads one, a write swaps in a new one."""
+    """The live listings as one immutable value: a search reads one, a write swaps in a new one.
+
+    With the rows come what results are grouped and counted by, computed once
+    here and carried through writes (each copies only what it changes): the
+    re-post groups (``api.reposts``) and the per-fid facet columns (``api.facets``).
+    """
 
     rows: dict[int, Listing]  # fid -> listing
     fids: dict[str, int]  # listing id -> fid
     photo_owner: dict[int, int]  # image fid -> listing fid
+    reposts: RepostGroups
+    facets: FacetColumns
 
     @classmethod
     def of(cls, records: list[Record]) -> Snapshot:
+        rows = {r.fid: r.listing for r in records}
         return cls(
-            rows={r.fid: r.listing for r in records},
+            rows=rows,
             fids={r.listing.id: r.fid for r in records},
             photo_owner={i: r.fid for r in records for i in r.image_fids},
+            reposts=RepostGroups.build((r.fid, r.listing, r.image_digests) for r in records),
+            facets=FacetColumns.build(rows),
         )
 
-    def with_listing(self, fid: int, listing: Listing, image_fids: tuple[int, ...]) -> Snapshot:
+    def with_listing(
+        self, fid: int, listing: Listing, image_fids: tuple[int, ...], digests: tuple[str, ...]
+    ) -> Snapshot:
+        """``digests``: the SHA-256 of each photo's file, as the store keeps them."""
         base = self.without(fid)
         return Snapshot(
             rows={**base.rows, fid: listing},
             fids={**base.fids, listing.id: fid},
             photo_owner={**base.photo_owner, **dict.fromkeys(image_fids, fid)},
+            reposts=base.reposts.with_listing(fid, listing, digests),
+            facets=base.facets.with_listing(fid, listing),
         )
 
     def without(self, fid: int) -> Snapshot:
         rows, fids = dict(self.rows), dict(self.fids)
         old = rows.pop(fid, None)
-        if old is not None:
-            fids.pop(old.id, None)
+        if old is None:
+            return self
+        fids.pop(old.id, None)
         owner = {i: f for i, f in self.photo_owner.items() if f != fid}
-        return Snapshot(rows, fids, owner)
+        return Snapshot(rows, fids, owner, self.reposts.without(fid), self.facets.without(fid))
 
     def photos_of(self, fid: int) -> list[int]:
         return [i for i, f in self.photo_owner.items() if f == fid]

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.facets import FacetConfig
+from api.price_context import PriceContextConfig
 from multimodal.precision import Precision
 from multimodal.workspace import DEFAULT_HOME, REAL_DATA_DIR, Workspace
 
@@ -79,6 +81,11 @@ class Settings(BaseSettings):
     # builds it from the workspace's split and training feature cache).
     instance_channel: bool = True
     ranking: RankingConfig = RankingConfig()
+    # What a result says beyond its rank: facet price bands and how many values
+    # each facet lists (``api.facets``); how many similar listings a price is
+    # compared with, and how few are too few to say (``api.price_context``).
+    facets: FacetConfig = FacetConfig()
+    price_context: PriceContextConfig = PriceContextConfig()
 
     # A query naming a category (``api.category_match``): the RRF weight of the
     # search restricted to the named categories' roots, and the score bonus

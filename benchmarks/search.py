@@ -143,6 +143,28 @@ def measure_latency(client: httpx.Client, bodies: list[dict]) -> dict[str, float
     }
 
 
+def measure_paired(
+    client: httpx.Client, first: list[dict], second: list[dict]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Two kinds of query sent alternately, one of each in turn, so a load that comes
+    and goes (a shared machine) weighs on both alike: a fair side-by-side."""
+    times: tuple[list, list] = ([], [])
+    for pair in zip(first, second, strict=True):
+        for side, body in enumerate(pair):
+            times[side].append(_timed_post(client, body))
+    return _latency_figures(times[0]), _latency_figures(times[1])
+
+
+def _latency_figures(timed: list[tuple[float, float | None]]) -> dict[str, float]:
+    service = percentiles([inside for _, inside in timed if inside is not None])
+    return {
+        **percentiles([elapsed for elapsed, _ in timed]),
+        "service_p50_ms": service.get("p50_ms"),
+        "service_p99_ms": service.get("p99_ms"),
+        "errors": sum(inside is None for _, inside in timed),
+    }
+
+
 def measure_throughput(
     url: str, bodies: Iterator[dict], concurrency: int, seconds: float
 ) -> dict[str, float]:
@@ -184,15 +206,17 @@ def run_http_bench(
     settings: Settings, config: HttpBenchConfig, log_path: Path, progress: Callable[[str], None]
 ) -> dict:
     material = QueryMaterial.from_store(settings, config.seed)
-    needed = config.latency_text + config.latency_both
+    needed = 2 * config.latency_text + config.latency_both
     if len(material.texts) < needed + config.throughput_texts or not material.photos:
         raise BenchError("the catalogue is too small for the benchmark's query set")
     texts = iter(material.texts)
     photos = itertools.cycle(material.photos)
     latency_texts = list(itertools.islice(texts, config.latency_text))
     both_texts = list(itertools.islice(texts, config.latency_both))
+    facet_texts = list(itertools.islice(texts, config.latency_text))
     k = config.k
     text_bodies = [{"text": t, "k": k} for t in latency_texts]
+    facet_bodies = [{"text": t, "k": k, "facets": True} for t in facet_texts]
     photo_bodies = [{"image": _b64(next(photos)), "k": k} for _ in range(config.latency_photo)]
     both_bodies = [{"text": t, "image": _b64(next(photos)), "k": k} for t in both_texts]
     # Throughput uses the remaining, still unseen strings, then wraps round.
@@ -203,8 +227,9 @@ def run_http_bench(
     ) as server:
         with httpx.Client(base_url=server.base_url, timeout=60) as client:
             ready = client.get("/readyz").json()
-            progress("latency: text")
-            latency = {"text": measure_latency(client, text_bodies)}
+            progress("latency: text, without and with facets")
+            text, faceted = measure_paired(client, text_bodies, facet_bodies)
+            latency = {"text": text, "text_facets": faceted}
             latency["text_repeated"] = measure_latency(client, text_bodies[:100])
             progress("latency: photo")
             latency["photo"] = measure_latency(client, photo_bodies)
@@ -241,6 +266,8 @@ def run_http_bench(
         "config": asdict(config),
         "query_material": {
             "text": "distinct 2-4 word title prefixes from the catalogue, each sent once",
+            "text_facets": "as many other prefixes asking for facets, sent alternately with "
+            "the text queries",
             "text_repeated": "the first 100 text queries again (the query-embedding cache)",
             "photo": "the catalogue's cleaned photos, base64 in JSON",
             "throughput": "text queries not sent before, closed loop, fixed time per level",
@@ -421,7 +448,12 @@ def summary_line(report: dict) -> str:
         parts.append(
             (f"start to /readyz {ready_s:.2f} s, " if ready_s is not None else "")
             + f"text p50 {lat['text']['p50_ms']:.1f} / p99 {lat['text']['p99_ms']:.1f} ms, "
-            f"photo p50 {lat['photo']['p50_ms']:.1f} ms, "
+            + (
+                f"with facets p50 {lat['text_facets']['p50_ms']:.1f} ms, "
+                if "text_facets" in lat  # absent from reports written before it was
+                else ""
+            )
+            + f"photo p50 {lat['photo']['p50_ms']:.1f} ms, "
             f"text+photo p50 {lat['text_and_photo']['p50_ms']:.1f} ms, QPS {qps}, "
             f"{'no' if http['zero_errors'] else 'SOME'} errors"
         )

@@ -133,6 +133,19 @@ class LexicalIndex:
                         counts[fid] += 1
         return {fid: n / len(tokens) for fid, n in counts.items()}
 
+    def matching(self, text: str) -> np.ndarray:
+        """Every fid holding at least one word of ``text`` (int64, ascending): all the
+        keyword matches a ranked ``search`` takes its top ``k`` from. No scoring, so
+        it costs one walk of the words' posting lists."""
+        expression = match_expression(text)
+        if expression is None:
+            return np.zeros(0, np.int64)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT rowid FROM docs WHERE docs MATCH ?", (expression,)
+            ).fetchall()
+        return np.sort(np.fromiter((row[0] for row in rows), np.int64, len(rows)))
+
     def search(
         self, text: str, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -119,6 +119,7 @@ UpdateWrite = Annotated[ListingWrite, Depends(_read_write(ListingIn))]
 
 @router.get("/{listing_id}", response_model=ListingOut)
 def get_listing(listing_id: ListingId, service: ServiceDep) -> ListingOut:
+    """The listing, with `price_context`: its price against similar listings (as in search)."""
     return service.get_listing(listing_id)
 
 

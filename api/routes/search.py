@@ -37,6 +37,8 @@ def _query(request: SearchRequest, image: Image.Image | None) -> Query:
         filters=request.filters,
         user_id=request.user_id,
         personalise=request.personalise,
+        facets=request.facets,
+        group_reposts=request.group_reposts,
     )
 
 
@@ -50,7 +52,14 @@ def _check_personal(settings: Settings, request: SearchRequest, token: str | Non
 def search(
     body: SearchRequest, service: ServiceDep, settings: SettingsDep, token: UserToken = None
 ) -> SearchResponse:
-    """Search by text, photo or both; filters, paging and personalisation included."""
+    """Search by text, photo or both; filters, paging and personalisation included.
+
+    Results changed in issue 23: re-posted ads (an identical photo, or the same
+    title and description) are grouped into one result by default, its other
+    copies in `also_listed` (`group_reposts: false` lists every copy);
+    `total_candidates` counts the query's matches (groups, when grouped); each
+    priced result may carry `price_context`; `facets: true` adds facet counts.
+    """
     _check_personal(settings, body, token)
     image = decode_base64_image(body.image, settings) if body.image is not None else None
     return service.search(_query(body, image))
@@ -70,9 +79,12 @@ def search_upload(
     location: Annotated[str | None, Form(max_length=200)] = None,
     user_id: Annotated[str | None, Form(min_length=1, max_length=128)] = None,
     personalise: Annotated[bool, Form()] = True,
+    facets: Annotated[bool, Form()] = False,
+    group_reposts: Annotated[bool, Form()] = True,
     token: UserToken = None,
 ) -> SearchResponse:
-    """The same search as a multipart form, for browsers and ``curl -F image=@photo.jpg``."""
+    """The same search as a multipart form, for browsers and ``curl -F image=@photo.jpg``
+    (grouped by default, as ``POST /search``)."""
     try:
         filters = Filters(
             price_min=price_min, price_max=price_max, category=category, location=location
@@ -91,6 +103,8 @@ def search_upload(
         filters=filters,
         user_id=user_id,
         personalise=personalise,
+        facets=facets,
+        group_reposts=group_reposts,
     )
     _check_personal(settings, request, token)
     return service.search(_query(request, photo))

@@ -64,6 +64,8 @@ function buildCard(result, { compact = false, onOpen = null } = {}) {
     }
   }
 
+  if (!compact) addResultContext(card, result);
+
   const save = $(".card-save", card);
   save.dataset.saveId = id;
   const saved = state.saved.has(id);
@@ -72,6 +74,64 @@ function buildCard(result, { compact = false, onOpen = null } = {}) {
   save.title = "Save this listing";
   save.addEventListener("click", () => toggleSave(id, save));
   return card;
+}
+
+/** What a result says beyond its rank: its price against similar listings, its re-posts. */
+function addResultContext(card, result) {
+  const body = $(".card-body", card);
+  const context = priceContextLine(result.price_context);
+  if (context) body.insertBefore(context, $(".card-title", card));
+  const others = result.also_listed || [];
+  if (others.length) body.append(alsoListed(result, others));
+}
+
+/** "about £40 below similar listings", the median and its count on hover. */
+function priceContextLine(context, className = "price-context") {
+  if (!context) return null;
+  const line = el("p", className, context.text);
+  const side = context.difference < 0 ? "below" : context.difference > 0 ? "above" : "same";
+  line.dataset.side = side;
+  line.title = `Median ${formatPrice(context.median, context.currency)} over the ` +
+    `${context.neighbours} most similar listings in this category`;
+  return line;
+}
+
+/** "Also listed 2×": the other copies of a re-posted ad, expanded in place on a click. */
+function alsoListed(result, others) {
+  const box = el("div", "also-listed");
+  const toggle = makeButton(`Also listed ${others.length}×`, "also-toggle", () => expandAlso(toggle, list, others));
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.title = "The same ad posted again: show the other copies";
+  const list = el("ul", "also-list");
+  list.id = `also-${result.id}`;
+  list.hidden = true;
+  toggle.setAttribute("aria-controls", list.id);
+  box.append(toggle, list);
+  return box;
+}
+
+async function expandAlso(toggle, list, others) {
+  const open = toggle.getAttribute("aria-expanded") !== "true";
+  toggle.setAttribute("aria-expanded", String(open));
+  list.hidden = !open;
+  if (!open || list.childElementCount) return;
+  list.append(el("li", "muted", "Loading…"));
+  const copies = await Promise.allSettled(others.map((id) => api(`/listings/${encodeURIComponent(id)}`)));
+  list.replaceChildren(...copies.map((copy, i) => {
+    const item = document.createElement("li");
+    if (copy.status !== "fulfilled") {
+      item.append(el("span", "muted", `Listing ${others[i]} is no longer available`));
+      return item;
+    }
+    const listing = copy.value;
+    const where = listing.location ? ` · ${listing.location}` : "";
+    const link = makeButton(`${formatPrice(listing.price, listing.currency)}${where}`, "also-open",
+      () => openListing(listing.id, { opener: link, source: listing }));
+    link.dataset.id = listing.id;
+    link.title = listing.title;
+    item.append(link);
+    return item;
+  }));
 }
 
 // ---------------------------------------------------------------- listing view
@@ -169,6 +229,7 @@ function renderListing(listing) {
   const title = el("h2", "", listing.title);
   title.id = "listing-title";
   const price = el("p", "detail-price", formatPrice(listing.price, listing.currency));
+  const context = priceContextLine(listing.price_context, "price-context detail-price-context");
   const where = el("p", "detail-location", listing.location || "");
   const actions = el("div", "detail-actions");
   const save = makeButton("", "btn btn-primary detail-save", () => toggleSave(id, save));
@@ -181,7 +242,7 @@ function renderListing(listing) {
       () => searchWithPhotoAt(main.querySelector("img").src)));
   }
   const description = el("div", "detail-description", listing.description || "No description.");
-  info.append(crumbs, title, price, where, actions, description);
+  info.append(crumbs, title, price, ...(context ? [context] : []), where, actions, description);
   wrap.append(gallery, info);
   els.dialogBody.replaceChildren(wrap);
 }

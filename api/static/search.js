@@ -59,6 +59,7 @@ function buildBody(offset) {
     filters: readFilters(),
     user_id: state.user || null,
     personalise: canActAsUser() && els.personalise.checked,
+    facets: true,
   };
 }
 
@@ -136,6 +137,7 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
     results.forEach((r, i) => state.ranks.set(r.id, start + i));
   }
   renderResults(results, { append, previousRanks });
+  if (!append) renderFacets(payload.facets);
   els.loadMore.hidden = results.length < PAGE_SIZE;
   const shown = append ? els.results.children.length : results.length;
   setStatus(describe(payload, shown, body));
@@ -204,6 +206,7 @@ function skeletonCard() {
 function showWelcome() {
   state.controller?.abort();
   state.signature = null;
+  renderFacets(null);
   els.results.replaceChildren();
   els.loadMore.hidden = true;
   els.heading.textContent = "Find something second-hand";

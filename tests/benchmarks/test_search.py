@@ -21,7 +21,12 @@ def test_summary_line_names_every_figure() -> None:
     report = {
         "http": {
             "start_to_ready_s": 4.25,
-            "latency": {"text": latency, "photo": latency, "text_and_photo": latency},
+            "latency": {
+                "text": latency,
+                "text_facets": {"p50_ms": 11.5},
+                "photo": latency,
+                "text_and_photo": latency,
+            },
             "throughput": [{"concurrency": 16, "qps": 120.0}],
             "zero_errors": True,
         },
@@ -35,6 +40,7 @@ def test_summary_line_names_every_figure() -> None:
     line = summary_line(report)
     assert "start to /readyz 4.25 s" in line
     assert "text p50 10.0" in line
+    assert "with facets p50 11.5" in line
     assert "c16 120" in line
     assert "no errors" in line
     assert "1,000,000 vectors (ivf)" in line

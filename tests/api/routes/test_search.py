@@ -11,6 +11,7 @@ from multimodal.data.catalogue import CleanCatalogue, Listing
 
 RESULT_FIELDS = {
     "id", "title", "price", "currency", "category", "location", "image_url", "score", "reasons",
+    "also_listed", "price_context",
 }  # fmt: skip
 
 
@@ -31,7 +32,7 @@ def photo_of(catalogue: CleanCatalogue) -> tuple[Listing, bytes]:
 
 def test_text_search_answers_the_contract(client: TestClient) -> None:
     body = search(client, text="acoustic guitar", k=5)
-    assert set(body) == {"results", "total_candidates", "took_ms", "model_version"}
+    assert set(body) == {"results", "total_candidates", "took_ms", "model_version", "facets"}
     assert len(body["results"]) == 5
     assert all(set(r) == RESULT_FIELDS for r in body["results"])
     assert body["model_version"] == client.get("/readyz").json()["model_version"]
