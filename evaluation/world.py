@@ -192,6 +192,9 @@ class EvalWorld:
                 k=self.config.k,
                 user_id=user_id,
                 personalise=user_id is not None,
+                # Each listing is scored by its own id: a grouped page would hide a
+                # target behind its copy. `evaluate queries` measures grouping itself.
+                group_reposts=False,
             )
         )
         ranked = Ranked([r.id for r in response.results], _ms(started))
