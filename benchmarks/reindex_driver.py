@@ -5,13 +5,14 @@ with ``PYTHONPATH`` naming the code to measure (this tree, or a copy of an
 older one, to compare side by side), so it imports nothing but the product.
 A fresh process per run: the peak is this run's alone. Ray's workers are
 other processes; only the driver is measured, sampled every 20 ms in a thread
-and checked against the kernel's own high-water mark (``ru_maxrss``).
+and checked against the kernel's own high-water mark of this process's memory
+(``VmHWM``; not ``ru_maxrss``, which Linux carries over from the parent that
+forked it, here one that had a model loaded).
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import threading
 import time
@@ -45,6 +46,14 @@ class PeakRss:
         self._thread.join()
 
 
+def _high_water_mark() -> int:
+    """The kernel's peak resident set size of this process (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def main(args: dict) -> dict:
     from indexing.config import IndexConfig, ReindexConfig
     from indexing.reindex.runner import reindex
@@ -62,7 +71,7 @@ def main(args: dict) -> dict:
     return {
         "seconds": round(time.perf_counter() - started, 1),
         "driver_peak_rss_bytes": peak.peak,
-        "driver_ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "driver_vm_hwm_bytes": _high_water_mark(),
         "driver_rss_after_imports_bytes": baseline,
         "listings": summary.count,
         "embedded": summary.embedded,

@@ -118,7 +118,7 @@ def synthetic_listings(count: int) -> Iterator:
 
     for i in range(count):
         adjective, item = _ADJECTIVES[i % len(_ADJECTIVES)], _ITEMS[(i // 7) % len(_ITEMS)]
-        words = [_WORDS[(i * 7 + k * 3) % len(_WORDS)] for k in range(12)]
+        words = [_WORDS[(i * 7 + k * 3) % len(_WORDS)] for k in range(6)]
         root = _ROOTS[i % len(_ROOTS)]
         yield Listing(
             id=f"s{i}",
@@ -162,7 +162,7 @@ def build_tiny_model(directory: Path, embed_dim: int) -> Path:
     ).save_pretrained(bert)
     tokenizer.save_pretrained(bert)
     cfg = ModelConfig(
-        text=TextEncoderConfig(model=str(bert), max_tokens=64, trainable_layers=1),
+        text=TextEncoderConfig(model=str(bert), max_tokens=32, trainable_layers=1),
         image=ImageEncoderConfig(backbone="efficientnet-lite0", image_size=64),
         fusion=FusionConfig(embed_dim=embed_dim),
         word=WordConfig(n_features=2**10),
@@ -201,7 +201,7 @@ def run_driver(code_root: Path, args: dict) -> dict:
         raise BenchError(f"the reindex driver failed: {result.stderr.strip()[-800:]}")
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     size = _size_on_disk(Path(figures.pop("version_dir")))
-    peak = max(figures["driver_peak_rss_bytes"], figures["driver_ru_maxrss_bytes"])
+    peak = max(figures["driver_peak_rss_bytes"], figures["driver_vm_hwm_bytes"])
     return {
         **figures,
         "index_bytes": size,

@@ -140,7 +140,7 @@ def _reindex_memory(benchmarks: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_one_line(run_reindex_memory))
 
 
-def _sizes(name: str, text: str) -> tuple[int, ...]:
+def _counts(name: str, text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
@@ -155,7 +155,7 @@ def run_reindex_memory(args: argparse.Namespace) -> int:
 
     run_bench(
         MemoryBenchConfig(
-            sizes=_sizes("sizes", args.sizes),
+            sizes=_counts("sizes", args.sizes),
             out=args.out,
             home=args.home,
             batch_size=_positive("batch-size", args.batch_size),
@@ -163,7 +163,7 @@ def run_reindex_memory(args: argparse.Namespace) -> int:
             ray_actors=_positive("ray-actors", args.ray_actors),
             index=args.index,
             baseline_code=args.baseline_code,
-            baseline_sizes=_sizes("baseline-sizes", args.baseline_sizes),
+            baseline_sizes=_counts("baseline-sizes", args.baseline_sizes),
         )
     )
     return 0
