@@ -135,6 +135,12 @@ def _reindex_memory(benchmarks: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--baseline-sizes", default="100000", help="sizes the baseline runs at (%(default)s)"
     )
+    parser.add_argument(
+        "--cached-sizes",
+        default="1000000",
+        help="sizes whose vectors are seeded in the embedding cache, so the encoders do not "
+        "run (%(default)s; 0: none)",
+    )
     parser.add_argument("--out", type=Path, default=REPORTS / "reindex_memory.json")
     parser.add_argument("--home", type=Path, help="scratch folder, kept (default: temporary)")
     parser.set_defaults(handler=_one_line(run_reindex_memory))
@@ -164,6 +170,9 @@ def run_reindex_memory(args: argparse.Namespace) -> int:
             index=args.index,
             baseline_code=args.baseline_code,
             baseline_sizes=_counts("baseline-sizes", args.baseline_sizes),
+            cached_sizes=()
+            if args.cached_sizes == "0"
+            else _counts("cached-sizes", args.cached_sizes),
         )
     )
     return 0

@@ -15,6 +15,7 @@ dialect-specific function. No reading function here holds more than one page.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from indexing.store import Record, Store, SyncCounts
-from multimodal.data.catalogue import Listing, load_clean_catalogue
+from multimodal.data.catalogue import LISTINGS_FILE, Listing
 
 Connect = Callable[[], Any]  # returns a DB-API 2 connection to the store
 # The live listings' columns the encoders and the index need; Ray Data reads this
@@ -86,9 +87,27 @@ def store_connect(store: Store) -> Connect:
     return SqliteConnect(str(Path(store.path).resolve()))
 
 
+def iter_clean_listings(clean_dir: Path) -> Iterator[Listing]:
+    """The cleaned catalogue's listings one line at a time (never the whole file at once);
+    a missing catalogue fails here, not at the first listing."""
+    path = clean_dir / LISTINGS_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no cleaned catalogue at {clean_dir}: run `marketplace data clean` first"
+        )
+    return _listings_in(path)
+
+
+def _listings_in(path: Path) -> Iterator[Listing]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield Listing.from_dict(json.loads(line))
+
+
 def sync_catalogue(store: Store, clean_dir: Path) -> SyncCounts:
     """Make the store's live listings exactly those of the cleaned catalogue."""
-    return store.sync_listings(load_clean_catalogue(clean_dir).listings)
+    return store.sync_listings(iter_clean_listings(clean_dir))
 
 
 def to_item(record: Record, image_dir: Path) -> Item:
