@@ -1,14 +1,20 @@
 """Gather the batches of a run into the arrays a version is made of, one batch at a time.
 
 The driver holds no record of the catalogue beyond what the new version
-itself needs: the ids and content hashes of its listings and photos, and their
-fused, text-only and per-photo vectors, in arrays that grow as batches arrive
-(in any order: Ray workers finish when they finish). A batch's text-only
-vectors are derived as it arrives (``indexing.text_index.text_only``), so no
-listing's photos need to be looked up again at the end.
+itself needs: the ids and content hashes of its listings and photos, in
+arrays that grow as batches arrive (in any order: Ray workers finish when they
+finish). Their fused, text-only and per-photo vectors are appended to one
+scratch file per channel instead, and read back one channel at a time when
+the writer builds it: at a million listings each channel is a gigabyte, and
+holding them all while FAISS copies one would double the index in memory.
+A batch's text-only vectors are derived as it arrives
+(``indexing.text_index.text_only``), so no listing's photos need to be looked
+up again at the end.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -43,18 +49,40 @@ class _Rows:
         return data
 
 
+class _Spill:
+    """float32 rows appended to a file, read back whole once."""
+
+    def __init__(self, path: Path, dim: int) -> None:
+        self.path = path
+        self.dim = dim
+        self._file = path.open("wb")
+
+    def extend(self, rows: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+
+    def take(self) -> np.ndarray:
+        """The rows written, in memory; the file is gone."""
+        self._file.close()
+        rows = np.fromfile(self.path, dtype=np.float32).reshape(-1, self.dim)
+        self.path.unlink()
+        return rows
+
+
 class Assembler:
     """Takes ``Embedded`` batches, then hands the version's arrays over one channel at a time."""
 
-    def __init__(self, listings: int, photos: int, dim: int) -> None:
+    def __init__(self, listings: int, photos: int, dim: int, scratch: Path) -> None:
+        """``listings`` / ``photos``: the expected counts (the arrays grow past them);
+        ``scratch``: an existing folder for the vector files, empty again once every
+        channel has been taken."""
         self.dim = dim
         self._fids = _Rows(listings, (), np.int64)
         self._hashes = _Rows(listings, (), "S64")
-        self._vectors = _Rows(listings, (dim,), np.float32)
-        self._texts = _Rows(listings, (dim,), np.float32)
+        self._vectors = _Spill(scratch / "listings.f32", dim)
+        self._texts = _Spill(scratch / "texts.f32", dim)
         self._image_fids = _Rows(photos, (), np.int64)
         self._image_owners = _Rows(photos, (), np.int64)
-        self._image_vectors = _Rows(photos, (dim,), np.float32)
+        self._image_vectors = _Spill(scratch / "photos.f32", dim)
         self.embedded = 0
         self.embedded_photos = 0
 

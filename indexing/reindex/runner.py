@@ -164,7 +164,9 @@ def reindex(
             return _summary(manifest, index_dir, changes, 0, 0, started, written=False)
 
         staging, version = index_dir.staging_dir()
-        assembler = Assembler(len(current.fids), len(current.image_fids), model.dim)
+        scratch = staging.parent / f"{staging.name}-vectors"  # a staging name: swept if we die
+        scratch.mkdir()
+        assembler = Assembler(len(current.fids), len(current.image_fids), model.dim, scratch)
         cache = EmbeddingCache(index_root / CACHE_FILE, model.fingerprint, model.dim)
         try:
             for batch in executors.embed(
@@ -213,6 +215,7 @@ def reindex(
             started=started,
             instances=instances,
         )
+        scratch.rmdir()
         index_dir.swap_current(version)
         index_dir.prune(config.keep_versions)
     return _summary(

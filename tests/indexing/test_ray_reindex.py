@@ -73,7 +73,7 @@ def test_assembler_sorts_contents_and_derives_text_vectors(tmp_path: Path) -> No
     rng = np.random.default_rng(0)
     late, early = _batch([7, 5], [2, 0], 8, rng), _batch([2, 3], [0, 1], 8, rng)
     batch = Embedded.load(_saved(early, tmp_path / "shard.npz"))  # a shard round trip
-    assembler = Assembler(listings=1, photos=1, dim=8)  # too small: it grows
+    assembler = Assembler(listings=1, photos=1, dim=8, scratch=tmp_path)  # too small: grows
     assembler.add(late)
     assembler.add(batch)
     contents = assembler.contents()
@@ -85,6 +85,8 @@ def test_assembler_sorts_contents_and_derives_text_vectors(tmp_path: Path) -> No
     np.testing.assert_allclose(texts[0], text_only(late.vectors[0], late.image_vectors[:2]))
     np.testing.assert_array_equal(texts[1], late.vectors[1])  # no photos: the fused vector
     assert assembler.embedded == 4 and assembler.embedded_photos == 3
+    assembler.take_listings(), assembler.take_photos()
+    assert [p.name for p in tmp_path.iterdir()] == ["shard.npz"]  # the vector files are gone
 
 
 def _saved(batch: Embedded, path: Path) -> Path:
