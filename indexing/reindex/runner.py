@@ -118,8 +118,11 @@ def snapshot(connect: Connect, with_photo_listings: bool) -> tuple[Contents, lis
 
 def _data_digest(contents: Contents) -> str:
     h = hashlib.sha256()
-    for fid, content in zip(contents.fids.tolist(), contents.hashes.tolist(), strict=True):
-        h.update(f"{fid}:{content.decode('ascii')}\n".encode())
+    for start in range(0, len(contents.fids), 10_000):  # a slice at a time: no 1M-item list
+        end = start + 10_000
+        fids, hashes = contents.fids[start:end].tolist(), contents.hashes[start:end].tolist()
+        for fid, content in zip(fids, hashes, strict=True):
+            h.update(f"{fid}:{content.decode('ascii')}\n".encode())
     return h.hexdigest()[:16]
 
 
