@@ -55,9 +55,8 @@ class EncoderActor:
         self.mapper = Mapper.load(Path(model_dir), torch_threads, precision)
         self.connect = connect
         self.image_dir = Path(image_dir)
-        self.cache = (
-            None if cache_path is None else EmbeddingCache(Path(cache_path), fingerprint, dim)
-        )
+        self.cache_path = None if cache_path is None else Path(cache_path)
+        self.fingerprint = fingerprint
         self.dim = dim
         self.shard_dir = Path(shard_dir)
         self.batch_size = batch_size
@@ -78,9 +77,15 @@ class EncoderActor:
             listings = with_photos(connection.cursor(), rows)
         finally:
             connection.close()
-        cached, todo = split_cached(
-            self.cache, [row.item(self.image_dir) for row in listings], self.dim
-        )
+        items = [row.item(self.image_dir) for row in listings]
+        if self.cache_path is None:  # ``full``: everything is embedded again
+            cached, todo = split_cached(None, items, self.dim)
+        else:  # opened per block: Ray may call an actor from another thread than __init__'s
+            cache = EmbeddingCache(self.cache_path, self.fingerprint, self.dim)
+            try:
+                cached, todo = split_cached(cache, items, self.dim)
+            finally:
+                cache.close()
         todo.sort(key=lambda item: len(item.text))  # batches of similar length pad less
         parts = [cached]
         for start in range(0, len(todo), self.batch_size):
