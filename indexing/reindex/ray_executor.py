@@ -1,10 +1,10 @@
 """The reindex on Ray Data: the workers read the store and write embedding shards.
 
 ``ray.data.read_sql`` reads the live listings from the store through the
-run's connection factory, split into blocks by ``MOD(ABS(fid), blocks)`` (so
-each read task holds one block; both SQLite and PostgreSQL have ``MOD`` and
-``ABS``). A pool of encoder actors, each loading the model once, takes the
-blocks: it looks up each listing's photos in the store, takes the vectors the
+run's connection factory, split into read blocks of about 100,000 listings by
+``MOD(ABS(fid), blocks)`` (both SQLite and PostgreSQL have ``MOD`` and
+``ABS``). A pool of encoder actors, each loading the model once, takes them
+``shard_rows`` at a time: it looks up their photos in the store, takes the vectors the
 embedding cache already holds (not with ``full``), embeds the rest, and writes
 the block as one ``.npz`` shard into the new version's staging folder. The
 driver gets back only the shard paths, and streams each shard into the index
@@ -34,6 +34,8 @@ from indexing.embedding_cache import EmbeddingCache
 from indexing.reindex.embedded import Embedded, concatenate, from_encoded, split_cached
 from indexing.reindex.mapper import Mapper, ModelIdentity, load_photos
 from indexing.reindex.reader import LISTINGS_SQL, Connect, count_live, with_photos
+
+READ_BLOCK_ROWS = 100_000  # listings per read task
 
 
 class EncoderActor:
@@ -127,7 +129,9 @@ def run_ray(
             logging.getLogger(name).setLevel(logging.WARNING)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
-        blocks = max(config.ray_actors, math.ceil(listings / config.shard_rows))
+        # Each read task scans the table once (keeping its share of the rows), so reads
+        # are few and large; the actors still take them ``shard_rows`` at a time.
+        blocks = max(config.ray_actors, math.ceil(listings / READ_BLOCK_ROWS))
         dataset = ray.data.read_sql(
             LISTINGS_SQL,
             connect,
