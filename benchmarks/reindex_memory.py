@@ -210,13 +210,18 @@ def seed_cache(store_path: Path, image_dir: Path, cache_path: Path, model_dir: P
 
     started = time.perf_counter()
     model = read_model_identity(model_dir)
+    with Store(store_path, image_dir=image_dir) as store:
+        # in key order: the cache's B-tree grows by appending, not by random page splits
+        keys = sorted(
+            row.content_hash for page in iter_pages(store_connect(store), 20_000) for row in page
+        )
     cache = EmbeddingCache(cache_path, model.fingerprint, model.dim)
     rng = np.random.default_rng(0)
-    with Store(store_path, image_dir=image_dir) as store:
-        for page in iter_pages(store_connect(store), 20_000):
-            vectors = rng.standard_normal((len(page), model.dim)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            cache.put(LISTING, dict(zip([r.content_hash for r in page], vectors, strict=True)))
+    for start in range(0, len(keys), 50_000):
+        chunk = keys[start : start + 50_000]
+        vectors = rng.standard_normal((len(chunk), model.dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        cache.put(LISTING, dict(zip(chunk, vectors, strict=True)))
     cache.close()
     return time.perf_counter() - started
 
