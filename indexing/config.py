@@ -46,6 +46,9 @@ class ReindexConfig:
     ray_num_cpus: int = 2
     ray_actors: int = 1
     ray_cpus_per_actor: float = 1.0
+    ray_gpus_per_actor: float = 0.0  # Ray's ``num_gpus`` for each encoder actor
+    # Listings per Ray Data block: one read task, one actor call, one embedding shard.
+    shard_rows: int = 4_096
     torch_threads: int = 2
     # Encoder number format (``multimodal.precision``): bf16 where the CPU has it.
     precision: Precision = "auto"

@@ -34,6 +34,7 @@ class EmbeddingCache:
 
     def __init__(self, path: Path, model_fingerprint: str, dim: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.model = model_fingerprint
         self.dim = dim
         self._conn = sqlite3.connect(path, isolation_level=None)
@@ -46,12 +47,17 @@ class EmbeddingCache:
 
     def get(self, kind: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """The cached vectors among ``keys`` (missing keys are simply absent)."""
-        wanted = set(keys)
+        wanted = list(dict.fromkeys(keys))
         found = {}
-        for key, blob in self._conn.execute(
-            "SELECT key, vector FROM vectors WHERE model = ? AND kind = ?", (self.model, kind)
-        ):
-            if key in wanted:
+        # by key, in chunks under SQLite's bound-parameter limit: a batch's lookup
+        # costs its own size, not the whole cache's
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            for key, blob in self._conn.execute(
+                "SELECT key, vector FROM vectors WHERE model = ? AND kind = ? "
+                f"AND key IN ({','.join('?' * len(chunk))})",
+                (self.model, kind, *chunk),
+            ):
                 found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 

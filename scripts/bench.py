@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bench", help="run a benchmark (all of them if none is named), write reports/<name>.json"
     )
     benchmarks = parser.add_subparsers(dest="benchmark", required=False, metavar="BENCHMARK")
-    for add in (_reindex, _scaling, _encode, _search, _reliability):
+    for add in (_reindex, _reindex_memory, _scaling, _encode, _search, _reliability):
         add(benchmarks)
     # No benchmark named: run them all, each with its defaults.
     parser.set_defaults(handler=run_all_handler(benchmarks))
@@ -106,6 +106,73 @@ def run_reindex(args: argparse.Namespace) -> int:
             home=args.home,
             model_dir=args.model,
             warm=not args.no_warm,
+        )
+    )
+    return 0
+
+
+def _reindex_memory(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "reindex-memory",
+        help="Ray reindex driver's peak RSS vs index size at 100k and 1M synthetic listings "
+        "→ reports/reindex_memory.json",
+    )
+    parser.add_argument(
+        "--sizes", default="100000,1000000", help="comma-separated listing counts (%(default)s)"
+    )
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--shard-rows", type=int, default=10_000, help="listings per Ray block")
+    parser.add_argument("--ray-actors", type=int, default=1)
+    parser.add_argument(
+        "--index",
+        choices=("exact", "default"),
+        default="exact",
+        help="exact vectors at every size, or the served default (HNSW past 200k: slow to build)",
+    )
+    parser.add_argument(
+        "--baseline-code", type=Path, help="another tree's code, run on the same stores"
+    )
+    parser.add_argument(
+        "--baseline-sizes", default="100000", help="sizes the baseline runs at (%(default)s)"
+    )
+    parser.add_argument(
+        "--cached-sizes",
+        default="1000000",
+        help="sizes whose vectors are seeded in the embedding cache, so the encoders do not "
+        "run (%(default)s; 0: none)",
+    )
+    parser.add_argument("--out", type=Path, default=REPORTS / "reindex_memory.json")
+    parser.add_argument("--home", type=Path, help="scratch folder, kept (default: temporary)")
+    parser.set_defaults(handler=_one_line(run_reindex_memory))
+
+
+def _counts(name: str, text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise CliError(f"--{name} takes comma-separated integers, not {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise CliError(f"--{name} takes positive integers, not {text!r}")
+    return sizes
+
+
+def run_reindex_memory(args: argparse.Namespace) -> int:
+    from benchmarks.reindex_memory import MemoryBenchConfig, run_bench
+
+    run_bench(
+        MemoryBenchConfig(
+            sizes=_counts("sizes", args.sizes),
+            out=args.out,
+            home=args.home,
+            batch_size=_positive("batch-size", args.batch_size),
+            shard_rows=_positive("shard-rows", args.shard_rows),
+            ray_actors=_positive("ray-actors", args.ray_actors),
+            index=args.index,
+            baseline_code=args.baseline_code,
+            baseline_sizes=_counts("baseline-sizes", args.baseline_sizes),
+            cached_sizes=()
+            if args.cached_sizes == "0"
+            else _counts("cached-sizes", args.cached_sizes),
         )
     )
     return 0

@@ -3,10 +3,12 @@
 Incremental by default (only new or edited listings are embedded), ``--full``
 re-embeds everything. A bulk run on the local executor reuses the frozen-layer
 outputs that training cached in the workspace (``--no-feature-cache`` to
-run the whole encoders instead). ``--executor ray`` runs the embedding on Ray Data, on a
+run the whole encoders instead). ``--executor ray`` runs the reindex on Ray Data, on a
 local Ray (``ray.init(num_cpus=2)``) or, with ``--ray-address``, on a cluster
-whose nodes have this package installed and see the same model and photo
-paths. Also runnable as ``python scripts/reindex.py``.
+whose nodes have this package installed and see the same store, model, photo
+and index paths: the workers read the store and write embedding shards that
+this process streams in (``docs/distributed-reindex.md``). Also runnable as
+``python scripts/reindex.py``.
 """
 
 from __future__ import annotations

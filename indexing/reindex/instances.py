@@ -13,17 +13,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from indexing.config import ReindexConfig
 from indexing.index_store import INSTANCES, IndexManifest
 from indexing.instance_index import InstanceIndex
-from indexing.store import Record
+from indexing.reindex.reader import ListingRow
 
 log = logging.getLogger(__name__)
 
 
+class PhotoListing(NamedTuple):
+    """What the channel needs of a listing with photos (no text: the driver keeps these)."""
+
+    fid: int
+    listing_id: str
+    content_hash: str
+    image_fids: tuple[int, ...]
+    image_ids: tuple[str, ...]
+
+
+def photo_listing(row: ListingRow) -> PhotoListing:
+    return PhotoListing(row.fid, row.listing_id, row.content_hash, row.image_fids, row.image_ids)
+
+
 def build_instances(
-    records: Sequence[Record],
+    records: Sequence[PhotoListing],
     image_dir: Path,
     config: ReindexConfig,
     encoder: Callable[[], object],
@@ -31,7 +46,8 @@ def build_instances(
     previous_hashes: dict[int, bytes],
     model_fingerprint: str,
 ) -> InstanceIndex | None:
-    """The channel over every photo of ``records``; None when it cannot be built.
+    """The channel over every photo of ``records`` (the listings with photos, in fid
+    order); None when it cannot be built.
 
     ``encoder`` loads the model's image encoder (only when a photo needs
     describing); ``previous`` is the current version's folder, whose channel
@@ -46,7 +62,7 @@ def build_instances(
     path_of = {
         f: image_dir / f"{i}.jpg"
         for r in records
-        for f, i in zip(r.image_fids, r.listing.image_ids, strict=True)
+        for f, i in zip(r.image_fids, r.image_ids, strict=True)
     }
     saved = _reusable(previous, model_fingerprint, config)
     if saved is not None:
@@ -93,7 +109,7 @@ def _reusable(
 
 
 def _training_pairs(
-    records: Sequence[Record], image_dir: Path, split_file: Path
+    records: Sequence[PhotoListing], image_dir: Path, split_file: Path
 ) -> list[tuple[Path, Path]]:
     """The first two photos of every training listing that has two."""
     from multimodal.data.splits import Split
@@ -103,7 +119,7 @@ def _training_pairs(
         return []
     train = set(Split.load(split_file).train)
     return [
-        (image_dir / f"{r.listing.image_ids[0]}.jpg", image_dir / f"{r.listing.image_ids[1]}.jpg")
+        (image_dir / f"{r.image_ids[0]}.jpg", image_dir / f"{r.image_ids[1]}.jpg")
         for r in records
-        if r.listing.id in train and len(r.listing.image_ids) >= 2
+        if r.listing_id in train and len(r.image_ids) >= 2
     ]

@@ -12,6 +12,7 @@ the new one is complete and ``current`` is swapped (see ``index_store``).
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,18 +20,20 @@ from pathlib import Path
 import numpy as np
 
 from indexing.config import ReindexConfig
-from indexing.embedding_cache import LISTING, PHOTO, EmbeddingCache
+from indexing.embedding_cache import EmbeddingCache
 from indexing.index_store import Contents, IndexDirectory, IndexManifest, IndexMismatch
 from indexing.reindex import executors
-from indexing.reindex.instances import build_instances
-from indexing.reindex.mapper import Encoded, Mapper, read_model_identity
-from indexing.reindex.reader import Item, sync_catalogue, to_item
+from indexing.reindex.assembler import Assembler
+from indexing.reindex.instances import PhotoListing, build_instances, photo_listing
+from indexing.reindex.mapper import Mapper, read_model_identity
+from indexing.reindex.reader import Connect, iter_pages, store_connect, sync_catalogue
 from indexing.reindex.writer import write_version
-from indexing.store import Record, Store, SyncCounts
+from indexing.store import Store, SyncCounts
 from multimodal.data.catalogue import IMAGES_DIR
 from multimodal.workspace import Workspace
 
 CACHE_FILE = "embeddings.sqlite"
+SHARDS = "shards"  # Ray workers' embedding shards, inside the new version's staging folder
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,18 @@ class ReindexSummary:
         )
 
 
-def diff(previous: dict[int, bytes], records: list[Record]) -> dict[str, int]:
+def diff(previous: Contents | None, current: Contents) -> dict[str, int]:
     """Added / updated / deleted / unchanged listings between a version and the store."""
-    current = {r.fid: r.content_hash.encode("ascii") for r in records}
-    unchanged = sum(1 for fid, h in current.items() if previous.get(fid) == h)
-    added = sum(1 for fid in current if fid not in previous)
+    if previous is None:
+        previous = Contents(np.zeros(0, np.int64), np.zeros(0, "S64"), np.zeros(0, np.int64))
+    common, ours, theirs = np.intersect1d(
+        current.fids, previous.fids, assume_unique=True, return_indices=True
+    )
+    unchanged = int((current.hashes[ours] == previous.hashes[theirs]).sum())
     return {
-        "added": added,
-        "updated": len(current) - added - unchanged,
-        "deleted": sum(1 for fid in previous if fid not in current),
+        "added": len(current.fids) - len(common),
+        "updated": len(common) - unchanged,
+        "deleted": len(previous.fids) - len(common),
         "unchanged": unchanged,
     }
 
@@ -91,10 +97,32 @@ def _previous(index_dir: IndexDirectory) -> tuple[IndexManifest | None, Contents
         return None, None
 
 
-def _data_digest(records: list[Record]) -> str:
+def snapshot(connect: Connect, with_photo_listings: bool) -> tuple[Contents, list[PhotoListing]]:
+    """What the store holds now, page by page: its listings' fids, content hashes and
+    photo fids (what the new version's contents will be) and, for the instance channel,
+    the listings with photos."""
+    fids, hashes, image_fids, photo_listings = [], [], [], []
+    for page in iter_pages(connect, executors.PAGE):
+        fids.append(np.array([row.fid for row in page], np.int64))
+        hashes.append(np.array([row.content_hash.encode("ascii") for row in page], "S64"))
+        image_fids.append(np.array([f for row in page for f in row.image_fids], np.int64))
+        if with_photo_listings:
+            photo_listings.extend(photo_listing(row) for row in page if row.image_fids)
+    contents = Contents(
+        np.concatenate([np.zeros(0, np.int64), *fids]),
+        np.concatenate([np.zeros(0, "S64"), *hashes]),
+        np.concatenate([np.zeros(0, np.int64), *image_fids]),
+    )
+    return contents, photo_listings
+
+
+def _data_digest(contents: Contents) -> str:
     h = hashlib.sha256()
-    for record in records:
-        h.update(f"{record.fid}:{record.content_hash}\n".encode())
+    for start in range(0, len(contents.fids), 10_000):  # a slice at a time: no 1M-item list
+        end = start + 10_000
+        fids, hashes = contents.fids[start:end].tolist(), contents.hashes[start:end].tolist()
+        for fid, content in zip(fids, hashes, strict=True):
+            h.update(f"{fid}:{content.decode('ascii')}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -109,44 +137,49 @@ def reindex(
 
     ``mapper`` is an already loaded model for the local executor; without it
     the model is loaded from ``model_dir`` only if something needs embedding.
+    The store is read through SQL a page at a time (``reader``), never whole.
     """
     started = time.perf_counter()
     if store.image_dir is None:
         raise ValueError("the store needs its image folder to read photos for embedding")
+    connect = store_connect(store)
+    # absolute paths: Ray workers need not share this process's working directory
+    image_dir = store.image_dir.resolve()
     index_dir = IndexDirectory(index_root)
     with index_dir.build_lock():
         index_dir.clean_stale()
-        records = list(store.iter_records())
         model = mapper.identity() if mapper else read_model_identity(model_dir)
         manifest, contents = _previous(index_dir)
-        changes = diff(contents.hash_by_fid() if contents else {}, records)
+        instances_wanted = (
+            config.split_file is not None and config.instance_features_dir is not None
+        )
+        current, photo_listings = snapshot(connect, instances_wanted)
+        changes = diff(contents, current)
         same_model = manifest is not None and manifest.model_fingerprint == model.fingerprint
         if (
             not config.full
             and same_model
             and contents is not None
-            and np.array_equal(contents.fids, [r.fid for r in records])
-            and np.array_equal(contents.image_fids, [f for r in records for f in r.image_fids])
-            and changes["unchanged"] == len(records)
+            and np.array_equal(contents.fids, current.fids)
+            and np.array_equal(contents.image_fids, current.image_fids)
+            and changes["unchanged"] == len(current.fids)
         ):
             return _summary(manifest, index_dir, changes, 0, 0, started, written=False)
 
+        staging, version = index_dir.staging_dir()
+        scratch = staging.parent / f"{staging.name}-vectors"  # a staging name: swept if we die
+        scratch.mkdir()
+        assembler = Assembler(len(current.fids), len(current.image_fids), model.dim, scratch)
         cache = EmbeddingCache(index_root / CACHE_FILE, model.fingerprint, model.dim)
         try:
-            # absolute paths: Ray workers need not share this process's working directory
-            image_dir = store.image_dir.resolve()
-            vectors, photo_vectors, todo = _from_cache(cache, records, image_dir, config)
-            embedded_photos = 0
-            record_of = {r.fid: r for r in records}
-            for encoded in executors.run(todo, config, model_dir, mapper):
-                _cache_batch(cache, encoded, record_of)
-                vectors.update(zip(encoded.fids.tolist(), encoded.vectors, strict=True))
-                photo_vectors.update(
-                    zip(encoded.image_fids.tolist(), encoded.image_vectors, strict=True)
-                )
-                embedded_photos += len(encoded.image_fids)
+            for batch in executors.embed(
+                connect, image_dir, cache, config, model_dir, model, staging / SHARDS, mapper
+            ):
+                batch.put_new_in(cache)  # as they come: a run that dies resumes from here
+                assembler.add(batch)
         finally:
             cache.close()
+        shutil.rmtree(staging / SHARDS, ignore_errors=True)
         loaded = [mapper] if mapper else []
 
         def image_encoder():
@@ -156,19 +189,20 @@ def reindex(
 
         previous = None if contents is None else index_dir.current()
         instances = build_instances(
-            records,
+            photo_listings,
             image_dir,
             config,
             image_encoder,
             previous,
-            contents.hash_by_fid() if contents else {},
+            _hashes_of(contents, [r.fid for r in photo_listings]),
             model.fingerprint,
         )
-        path, version = write_version(
+        path = write_version(
             index_dir,
-            records,
-            vectors,
-            photo_vectors,
+            staging,
+            version,
+            assembler,
+            connect,
             model={
                 "fingerprint": model.fingerprint,
                 "dim": model.dim,
@@ -177,62 +211,33 @@ def reindex(
             data={
                 "store": store.location,
                 "images": str(store.image_dir),
-                "digest": _data_digest(records),
+                "digest": _data_digest(current),
             },
             changes=changes,
             config=config.index,
             started=started,
-            previous=None if config.full else previous,
             instances=instances,
         )
+        scratch.rmdir()
         index_dir.swap_current(version)
         index_dir.prune(config.keep_versions)
     return _summary(
         IndexManifest.read(path),
         index_dir,
         changes,
-        len(todo),
-        embedded_photos,
+        assembler.embedded,
+        assembler.embedded_photos,
         started,
         written=True,
     )
 
 
-def _cache_batch(cache: EmbeddingCache, encoded: Encoded, record_of: dict[int, Record]) -> None:
-    """Store a batch's vectors under their content keys as soon as they exist."""
-    records = [record_of[int(fid)] for fid in encoded.fids]
-    cache.put(LISTING, {r.content_hash: v for r, v in zip(records, encoded.vectors, strict=True)})
-    digest_of = {f: d for r in records for f, d in zip(r.image_fids, r.image_digests, strict=True)}
-    cache.put(
-        PHOTO,
-        {
-            digest_of[int(f)]: v
-            for f, v in zip(encoded.image_fids, encoded.image_vectors, strict=True)
-        },
-    )
-
-
-def _from_cache(
-    cache: EmbeddingCache, records: list[Record], image_dir: Path, config: ReindexConfig
-) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], list[Item]]:
-    """Vectors already known (none with ``full``) and the items still to embed."""
-    by_hash, by_digest = {}, {}
-    if not config.full:
-        by_hash = cache.get(LISTING, (r.content_hash for r in records))
-        by_digest = cache.get(PHOTO, (d for r in records for d in r.image_digests))
-    vectors: dict[int, np.ndarray] = {}
-    photo_vectors: dict[int, np.ndarray] = {}
-    todo = []
-    for record in records:
-        if record.content_hash in by_hash and all(d in by_digest for d in record.image_digests):
-            vectors[record.fid] = by_hash[record.content_hash]
-            for image_fid, digest in zip(record.image_fids, record.image_digests, strict=True):
-                photo_vectors[image_fid] = by_digest[digest]
-        else:
-            todo.append(to_item(record, image_dir))
-    # Batches of similar length pad less: a batch is as slow as its longest text.
-    todo.sort(key=lambda item: len(item.text))
-    return vectors, photo_vectors, todo
+def _hashes_of(contents: Contents | None, fids: list[int]) -> dict[int, bytes]:
+    """The previous version's content hashes of ``fids`` (only those: not a whole-catalogue map)."""
+    if contents is None or not fids:
+        return {}
+    keep = np.isin(contents.fids, np.array(fids, np.int64))
+    return dict(zip(contents.fids[keep].tolist(), contents.hashes[keep].tolist(), strict=True))
 
 
 def _summary(

@@ -1,84 +1,110 @@
 """Write a complete index version beside the live one, ready to be swapped in.
 
-Everything the server serves goes into a staging folder (joint, text-only and
-per-photo vectors, the instance channel, BM25) that becomes ``v<N>`` by one
-rename once all files (manifest last, with every part's size and checksum)
-are on disk; pointing ``current`` at it is the runner's separate, final step.
+Everything the server serves goes into the run's staging folder (joint,
+text-only and per-photo vectors, the instance channel, BM25) that becomes
+``v<N>`` by one rename once all files (manifest last, with every part's size
+and checksum) are on disk; pointing ``current`` at it is the runner's
+separate, final step.
+
+The parts are the ones ``index_store.save_version`` writes, but built and
+saved one at a time, each dropped before the next is built: a channel's
+vectors are in memory twice while FAISS copies them, never all channels at
+once. The BM25 index is built page by page from the store into a SQLite file
+(not in memory), so it never weighs on the process either.
 """
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from indexing.config import IndexConfig
 from indexing.index_store import (
-    Contents,
+    INSTANCES,
+    LEXICAL,
+    LISTINGS,
+    PHOTOS,
+    TEXTS,
     IndexDirectory,
     IndexManifest,
-    IndexVersion,
-    save_version,
+    describe_parts,
 )
 from indexing.instance_index import InstanceIndex
 from indexing.lexical import LexicalIndex
-from indexing.store import Record
-from indexing.text_index import text_vectors
-from indexing.vector_index import VectorIndex
+from indexing.reindex.assembler import Assembler
+from indexing.reindex.reader import Connect, iter_pages
+from indexing.vector_index import VectorIndex, choose_kind
+
+LEXICAL_PAGE = 5_000
+
+
+def build_lexical(connect: Connect, scratch: Path) -> LexicalIndex:
+    """BM25 over every live listing's title and description, in a file under ``scratch``."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(scratch / "lexical.sqlite", check_same_thread=False)
+    connection.isolation_level = None
+    lexical = LexicalIndex(connection)
+    for page in iter_pages(connect, LEXICAL_PAGE):
+        lexical.upsert_many((row.fid, row.title, row.description) for row in page)
+    return lexical
+
+
+def _save_channel(ids, vectors, directory: Path, config: IndexConfig, dim: int) -> str:
+    """Build one vector channel, save it, and let it go; returns its kind."""
+    index = VectorIndex.build(ids, vectors, config, dim=dim)
+    index.save(directory)
+    return index.kind
 
 
 def write_version(
     index_dir: IndexDirectory,
-    records: Sequence[Record],
-    vectors: dict[int, np.ndarray],
-    photo_vectors: dict[int, np.ndarray],
+    staging: Path,
+    version: int,
+    assembler: Assembler,
+    connect: Connect,
     model: dict[str, object],
     data: dict[str, str],
     changes: dict[str, int],
     config: IndexConfig,
     started: float,
-    previous: Path | None = None,
     instances: InstanceIndex | None = None,
-) -> tuple[Path, int]:
-    """Build and save every channel of a version; returns (folder, version).
+) -> Path:
+    """Build and save every channel of a version in ``staging``; returns its final folder.
 
-    ``vectors`` / ``photo_vectors`` map every live fid / image fid to its
-    vector; ``model`` carries ``fingerprint``, ``dim`` and ``backbones``;
-    ``previous`` is a version folder whose lexical index to update rather
-    than rebuild; ``instances`` is the photo-level channel, when there is one.
+    ``assembler`` holds the run's vectors (taken from it channel by channel);
+    ``connect`` reads the store for BM25; ``model`` carries ``fingerprint``,
+    ``dim`` and ``backbones``; ``instances`` is the photo-level channel, when
+    there is one. ``staging`` holds nothing else by now (the run's shards are gone).
     """
     dim = int(model["dim"])
-    fids = np.array([r.fid for r in records], dtype=np.int64)
-    image_fids = np.array([f for r in records for f in r.image_fids], dtype=np.int64)
-    listings = VectorIndex.build(fids, _stack(fids, vectors, dim), config, dim=dim)
-    photos = VectorIndex.build(image_fids, _stack(image_fids, photo_vectors, dim), config, dim=dim)
-    photo_fids = {r.fid: r.image_fids for r in records}
-    texts = VectorIndex.build(
-        fids, text_vectors(fids, vectors, photo_vectors, photo_fids, dim), config, dim=dim
-    )
-    docs = {r.fid: (r.listing.title, r.listing.description) for r in records}
-    if previous is None:
-        lexical = LexicalIndex.build((fid, *doc) for fid, doc in docs.items())
-    else:  # start from the previous version's index: an edit rewrites one document
-        lexical = LexicalIndex.load(previous)
-        lexical.sync(docs)
-    contents = Contents(
-        fids=fids,
-        hashes=np.array([r.content_hash.encode("ascii") for r in records], dtype="S64"),
-        image_fids=image_fids,
-    )
-    staging, version = index_dir.staging_dir()
+    contents = assembler.contents()
+    channels = [LISTINGS, LEXICAL, TEXTS]
+    kind = _save_channel(*assembler.take_listings(), staging / LISTINGS, config, dim)
+    _save_channel(*assembler.take_texts(), staging / TEXTS, config, dim)
+    image_fids, image_vectors = assembler.take_photos()
+    photo_kind = choose_kind(len(image_fids), config)
+    if len(image_fids):
+        photo_kind = _save_channel(image_fids, image_vectors, staging / PHOTOS, config, dim)
+        channels.append(PHOTOS)
+    del image_vectors
+    if instances is not None:
+        instances.save(staging / INSTANCES)
+        channels.append(INSTANCES)
+    scratch = staging.parent / f"{staging.name}-lexical"  # a staging name: swept after a crash
+    build_lexical(connect, scratch).save(staging)
+    shutil.rmtree(scratch, ignore_errors=True)
+    contents.save(staging)
     manifest = IndexManifest(
         version=version,
-        kind=listings.kind,
-        photo_kind=photos.kind,
+        kind=kind,
+        photo_kind=photo_kind,
         dim=dim,
-        count=len(fids),
-        photo_count=len(image_fids),
+        count=len(contents.fids),
+        photo_count=len(contents.image_fids),
         model_fingerprint=str(model["fingerprint"]),
         backbones=dict(model["backbones"]),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -87,12 +113,5 @@ def write_version(
         changes=changes,
         config=asdict(config),
     )
-    version_parts = IndexVersion(staging, manifest, listings, photos, lexical, texts, instances)
-    save_version(staging, manifest, version_parts, contents)
-    return index_dir.commit(staging, version), version
-
-
-def _stack(ids: np.ndarray, vectors: dict[int, np.ndarray], dim: int) -> np.ndarray:
-    if not len(ids):
-        return np.zeros((0, dim), np.float32)
-    return np.stack([vectors[int(i)] for i in ids]).astype(np.float32, copy=False)
+    replace(manifest, channels=channels, parts=describe_parts(staging)).write(staging)
+    return index_dir.commit(staging, version)
