@@ -24,9 +24,10 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,6 +106,11 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def connector(self) -> Callable[[], Any]:
+        """A picklable factory of new connections to this store, for readers that run
+        beside it (the reindex pages through it, Ray workers read it with ``read_sql``)."""
+        return self._db.connector()
 
     def __enter__(self) -> Store:
         return self

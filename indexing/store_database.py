@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from indexing.store_schema import StoreError
@@ -70,6 +71,33 @@ class Database(Protocol):
         """After rows were copied in with their keys: new rows get keys above them."""
 
     def close(self) -> None: ...
+
+    def connector(self) -> Callable[[], Any]:
+        """A picklable factory of new DB-API connections to the same database: the
+        reindex's readers (Ray workers among them) open their own."""
+        ...
+
+
+@dataclass(frozen=True)
+class SqliteConnector:
+    """New read-only connections to a SQLite store (WAL lets them read beside writers)."""
+
+    path: str
+
+    def __call__(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+
+
+@dataclass(frozen=True)
+class PostgresConnector:
+    """New connections to a PostgreSQL store (the URL, password included, stays private)."""
+
+    url: str = field(repr=False)
+
+    def __call__(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S)
 
 
 def is_database_url(location: Path | str) -> bool:
@@ -146,6 +174,9 @@ class SqliteDatabase:
     def close(self) -> None:
         self.conn.close()
 
+    def connector(self) -> SqliteConnector:
+        return SqliteConnector(str(Path(self.location).resolve()))
+
 
 @lru_cache(maxsize=512)
 def _postgres_sql(sql: str) -> str:
@@ -164,6 +195,7 @@ class PostgresDatabase:
         from psycopg.conninfo import conninfo_to_dict
 
         self.location = redact_url(url)
+        self._url = url
         try:
             params = conninfo_to_dict(url)
             params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
@@ -197,3 +229,6 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.conn.close()
+
+    def connector(self) -> PostgresConnector:
+        return PostgresConnector(self._url)

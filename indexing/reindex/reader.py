@@ -7,16 +7,15 @@ edit through the API reach the index the same way.
 The reindex reads the store through plain SQL on its documented tables
 (``listings``, ``images``), page by page, over a DB-API connection made by a
 *connection factory*: a picklable callable, so Ray workers open their own
-connections to the same store. SQLite is the one store today
-(``SqliteConnect``); a PostgreSQL store needs only its own factory, since the
+connections to the same store (``Store.connector``: SQLite or PostgreSQL); the
 queries use no placeholders (ids are integers written into the SQL) and no
-dialect-specific function. No reading function here holds more than one page.
+dialect-specific function, so one text serves both engines. No reading function
+here holds more than one page.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,19 +71,9 @@ class ListingRow:
         )
 
 
-@dataclass(frozen=True)
-class SqliteConnect:
-    """A connection factory for a SQLite store, read-only (WAL lets it read beside writers)."""
-
-    path: str
-
-    def __call__(self) -> sqlite3.Connection:
-        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-
-
 def store_connect(store: Store) -> Connect:
-    """The connection factory of an open store."""
-    return SqliteConnect(str(Path(store.path).resolve()))
+    """The connection factory of an open store (SQLite or PostgreSQL)."""
+    return store.connector()
 
 
 def iter_clean_listings(clean_dir: Path) -> Iterator[Listing]:

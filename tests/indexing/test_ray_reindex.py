@@ -26,12 +26,15 @@ def listing(i: int, **changes) -> Listing:
     return replace(base, **changes)
 
 
-def test_pages_are_bounded_in_fid_order_and_hold_api_written_listings(tmp_path: Path) -> None:
+def test_pages_are_bounded_in_fid_order_and_hold_api_written_listings(
+    tmp_path: Path, store_location: Path | str
+) -> None:
+    """Both engines: the pages come through the store's own connection factory."""
     images = tmp_path / "images"
     images.mkdir()
     (images / "p1.jpg").write_bytes(b"one")
     (images / "p2.jpg").write_bytes(b"two")
-    with Store(tmp_path / "store.sqlite", image_dir=images) as store:
+    with Store(store_location, image_dir=images) as store:
         store.sync_listings([listing(i) for i in range(10)])
         store.upsert_listing(listing(99, image_ids=("p2", "p1")), owner="seller-1")
         store.delete_listing("x3")
