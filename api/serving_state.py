@@ -115,7 +115,7 @@ def open_parts(settings: Settings) -> tuple[object, Store, IndexVersion]:
     if not store_path.is_file():
         raise StartupError(f"no catalogue store at {store_path}: run `marketplace reindex`")
     try:
-        embedder = Embedder.load(model_dir, settings.precision)
+        embedder = Embedder.load(model_dir, settings.precision, settings.device)
         index = IndexDirectory(settings.resolved_index_dir).load_current(embedder.fingerprint)
     except UNLOADABLE as exc:
         raise StartupError(str(exc)) from exc

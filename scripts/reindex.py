@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from scripts.device_option import add_device_argument, check_device
 from scripts.errors import CliError
 
 
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="encoder number format; auto: bf16 where the CPU has it natively",
     )
+    add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -76,6 +78,7 @@ def config_from(args: argparse.Namespace, features_dir: Path | None = None):
         ray_actors=args.ray_actors,
         progress=not args.quiet,
         precision=args.precision,
+        device=args.device,
         features_dir=None if args.no_feature_cache else features_dir,
     )
 
@@ -84,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
     from indexing.reindex.runner import reindex_workspace
     from multimodal.data.catalogue import LISTINGS_FILE
     from multimodal.workspace import Workspace, default_data_dir
+    from scripts.logs import show_progress_log
 
+    show_progress_log()
+    check_device(args.device)
     data = args.data or default_data_dir()[0]
     workspace = Workspace.for_data(data)
     config = config_from(args, workspace.features_dir)

@@ -42,7 +42,9 @@ def run(
     if config.executor == "ray":
         return run_ray(items, config, model_dir.resolve())
     if config.executor == "local":
-        mapper = mapper or Mapper.load(model_dir, config.torch_threads, config.precision)
+        mapper = mapper or Mapper.load(
+            model_dir, config.torch_threads, config.precision, config.device
+        )
         return run_local(items, config, mapper)
     raise ValueError(f"unknown executor {config.executor!r}")
 
