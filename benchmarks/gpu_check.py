@@ -173,9 +173,18 @@ def run_variant(variant: Variant, args: argparse.Namespace, text_model: str) -> 
     from multimodal.workspace import Workspace
 
     work = args.work / variant.name
-    raw = generate_catalogue(work / "raw", n_listings=args.listings, seed=0)
+    raw = args.work / "raw"
+    if not (raw / "Products.csv").is_file():
+        generate_catalogue(raw, n_listings=args.listings, seed=0)
     home = work / "home"
     ws = Workspace.for_data(raw, home=home)
+    # The feature cache is keyed by content: the variants share the text features and the
+    # word channel (CPU-only, and the slowest part of training on the synthetic catalogue).
+    shared = args.work / "features"
+    shared.mkdir(parents=True, exist_ok=True)
+    ws.root.mkdir(parents=True, exist_ok=True)
+    if not ws.features_dir.exists():
+        ws.features_dir.symlink_to(shared.resolve())
     clean_catalogue(raw, ws.clean_dir, image_size=args.image_size, progress=False)
     catalogue = load_clean_catalogue(ws.clean_dir)
     weights = None

@@ -82,3 +82,25 @@ def test_embedder_on_the_cpu_gives_cpu_float32(trained_bundle_dir: Path) -> None
     vectors = embedder.embed_texts(["red mountain bike", "sofa"])
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_tuned_tops_outputs_stand_in_for_running_the_tops(tiny_training, clean_synthetic):
+    """After training on a GPU the tuning reads the fine-tuned tops' outputs, computed once
+    (``train._tuned_pooled``), in ``frozen_pooled``'s layout: the same vectors as running
+    the tops. Checked here on the CPU, where the layout is the same."""
+    from multimodal.blending import evaluate_features
+    from multimodal.bundle import load_model
+    from multimodal.features import listing_features
+    from multimodal.train import _tuned_pooled
+
+    ws, _, _ = tiny_training
+    model, manifest, _ = load_model(ws.model_dir)
+    listings = list(clean_synthetic.listings)[:40]
+    feats = listing_features(model, listings, clean_synthetic, ws.features_dir)
+    labels = torch.tensor([manifest.labels.index(listing.root) for listing in listings])
+    idx = list(range(len(listings)))
+    ran_tops = evaluate_features(model, feats, idx, labels)
+    from_outputs = evaluate_features(model, feats, idx, labels, _tuned_pooled(model, feats))
+    assert ran_tops[0] == from_outputs[0]
+    for kind in ("text", "image", "fused"):
+        torch.testing.assert_close(ran_tops[2][kind], from_outputs[2][kind], atol=1e-5, rtol=0)
