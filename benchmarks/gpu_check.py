@@ -89,12 +89,15 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"min": float(cos.min()), "mean": float(cos.mean()), "n": len(cos)}
 
 
-def compare_embeddings(model_dir: Path, catalogue, device: str) -> dict:
+def compare_embeddings(model_dir: Path, catalogue, device: str, threads: int) -> dict:
     """Every text, photo and listing embedded on ``device`` (in its mixed precision and in
-    fp32) against the CPU's fp32 vectors."""
+    fp32) against the CPU's fp32 vectors (on ``threads`` CPU threads)."""
+    import torch
     from PIL import Image
 
     from multimodal.embedder import Embedder, ListingContent
+
+    torch.set_num_threads(threads)  # the app sets its own (one) when it starts
 
     texts = [listing.text for listing in catalogue.listings]
     photos = []
@@ -220,7 +223,9 @@ def run_variant(variant: Variant, args: argparse.Namespace, text_model: str) -> 
         "reindex_seconds": reindex_seconds,
         "reindex": summary.line(),
         "search": search_hits(raw, home, catalogue, args.device),
-        "cosine_to_cpu_fp32": compare_embeddings(ws.model_dir, catalogue, args.device),
+        "cosine_to_cpu_fp32": compare_embeddings(
+            ws.model_dir, catalogue, args.device, args.threads
+        ),
     }
 
 
