@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from scripts.logs import show_progress_log
 
     show_progress_log()
-    check_device(args.device)
+    if args.executor == "local":  # Ray's actors may find GPUs this machine lacks
+        check_device(args.device)
     data = args.data or default_data_dir()[0]
     workspace = Workspace.for_data(data)
     config = config_from(args, workspace.features_dir)
