@@ -153,7 +153,6 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     started = time.perf_counter()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
     listings = list(catalogue.listings)
     split = load_or_make_split(ws.split_file, listings)
     labels = LabelEncoder.fit(listing.root for listing in listings)
@@ -162,6 +161,7 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     n_train, n_val = len(split.train), len(split.val)
 
     model = new_model(model_cfg, len(labels))
+    device = resolve_device(cfg.device)  # after the backbone: its error is the only line
     _place(model, device)
     feats = listing_features(model, ordered, catalogue, ws.features_dir)
     features_done = time.perf_counter()

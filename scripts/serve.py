@@ -65,14 +65,14 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app
-    from scripts.logs import show_progress_log
+    from multimodal.device import describe
 
-    show_progress_log()
     settings = settings_from(args, host=args.host, port=args.port, device=args.device)
     check_device(settings.device)
     service = load_service(settings)
     print(
-        f"serving {service.size} listings (model {service.model_version}) "
+        f"serving {service.size} listings (model {service.model_version}, "
+        f"device {describe(service.embedder.device)}) "
         f"on http://{settings.host}:{settings.port}"
     )
     try:
