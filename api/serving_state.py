@@ -148,7 +148,7 @@ def _load_model_and_index(settings: Settings) -> tuple[object, IndexVersion]:
 
     torch.set_num_threads(settings.torch_threads)
     try:
-        embedder = Embedder.load(settings.resolved_model_dir, settings.precision)
+        embedder = Embedder.load(settings.resolved_model_dir, settings.precision, settings.device)
         index = IndexDirectory(settings.resolved_index_dir).load_current(embedder.fingerprint)
     except UNLOADABLE as exc:
         raise StartupError(str(exc)) from exc

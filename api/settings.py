@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.facets import FacetConfig
 from api.price_context import PriceContextConfig
+from multimodal.device import Device
 from multimodal.precision import Precision
 from multimodal.workspace import DEFAULT_HOME, REAL_DATA_DIR, Workspace
 
@@ -118,6 +119,8 @@ class Settings(BaseSettings):
     torch_threads: int = Field(1, ge=1)
     # Encoder number format (``multimodal.precision``): bf16 where the CPU has it.
     precision: Precision = "auto"
+    # Where the encoders run (``multimodal.device``): auto is CUDA when torch sees a GPU.
+    device: Device = "auto"
     max_text_batch: int = Field(32, ge=1)
     # One query scans a few thousand vectors: an OpenMP team costs more than it saves.
     faiss_threads: int = Field(1, ge=1)

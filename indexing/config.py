@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from multimodal.device import Device
 from multimodal.precision import Precision
 
 ApproximateKind = Literal["hnsw", "ivf"]
@@ -52,6 +53,9 @@ class ReindexConfig:
     torch_threads: int = 2
     # Encoder number format (``multimodal.precision``): bf16 where the CPU has it.
     precision: Precision = "auto"
+    # Where the local executor's encoders run (``multimodal.device``): auto is CUDA when
+    # torch sees a GPU.
+    device: Device = "auto"
     keep_versions: int = 2
     # The training feature cache (``Workspace.features_dir``): when at least
     # ``features_min_items`` listings need embedding, the local executor reuses

@@ -21,13 +21,14 @@ import torch.nn.functional as F
 
 from multimodal.data.catalogue import CleanCatalogue
 from multimodal.data.transforms import eval_transform
+from multimodal.device import to_device
 from multimodal.features import image_trunk_maps, pad_states, text_trunk_states
 from multimodal.precision import autocast
 
 
 def _rows(vectors: torch.Tensor) -> np.ndarray:
     """Float32, re-normalised in fp32, as ``Embedder`` returns them."""
-    return F.normalize(vectors.float(), dim=-1).numpy()
+    return F.normalize(vectors.float(), dim=-1).cpu().numpy()
 
 
 @torch.inference_mode()
@@ -36,13 +37,13 @@ def text_vectors(
 ) -> np.ndarray:
     """``[n, dim]`` text-only joint vectors, as ``embedder.embed_texts`` would give."""
     model = embedder.model.eval()
-    with autocast(embedder.precision):
+    with autocast(embedder.precision, embedder.device.type):
         states, _ = text_trunk_states(model.text, list(texts), features_root)
         order = sorted(range(len(states)), key=lambda i: len(states[i]))  # little padding
         out = np.zeros((len(states), embedder.dim), dtype=np.float32)
         for start in range(0, len(order), batch):
             rows = order[start : start + batch]
-            hidden, mask = pad_states([states[i] for i in rows])
+            hidden, mask = pad_states([states[i] for i in rows], embedder.device)
             out[rows] = _rows(model.text_vectors(hidden, mask))
     return out
 
@@ -57,9 +58,10 @@ def photo_vectors(
     preprocess = eval_transform(model.image.cfg.image_size, model.image.normalise)
     paths = [catalogue.image_path(i) for i in image_ids]
     out = np.zeros((len(paths), embedder.dim), dtype=np.float32)
-    with autocast(embedder.precision):
+    with autocast(embedder.precision, embedder.device.type):
         maps, _ = image_trunk_maps(model.image, paths, preprocess, features_root)
         for start in range(0, len(maps), batch):
             block = torch.from_numpy(np.stack(maps[start : start + batch]).astype(np.float32))
+            block = to_device(block, embedder.device)
             out[start : start + len(block)] = _rows(model.photo_vectors(block))
     return out

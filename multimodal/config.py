@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from multimodal.device import Device
 from multimodal.precision import Precision
 
 
@@ -125,8 +126,11 @@ class TrainConfig:
     # the categories are noisy ("Other Goods" overlaps everything)
     label_smoothing: float = 0.1
     flip_features: bool = True  # mirror cached image activations as augmentation
-    # stage 2's forward pass: bf16 autocast where the CPU has it (``multimodal.precision``)
+    # stage 2's forward pass: bf16 autocast where the CPU has it, the GPU's half type on
+    # a GPU (``multimodal.precision``)
     precision: Precision = "auto"
+    # where training runs (``multimodal.device``): auto is CUDA when torch sees a GPU
+    device: Device = "auto"
     # after training, tuned on validation: the head's ``mix_weights`` (fused prediction's
     # share of the text-only and image-only ones), tried in order, ties keep the earlier
     mix_grid: tuple[tuple[float, float], ...] = tuple(

@@ -6,7 +6,10 @@ All vectors are float32 and L2-normalised; photos are preprocessed with the
 same eval transform the cached training features were computed with. The
 encoders run in the precision ``multimodal.precision`` picks (bf16 where the
 CPU has it), with the image encoder in channels-last layout, which oneDNN's
-convolutions run ~1.7x faster than the default layout even in fp32.
+convolutions run ~1.7x faster than the default layout even in fp32. On a GPU
+(``device``) the encoders and head run there under autocast in its half type;
+the word channel and photo neighbours stay on the CPU, and vectors come back as
+CPU float32 arrays either way.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from PIL import Image
 
 from multimodal.bundle import Manifest, load_model
 from multimodal.data.transforms import eval_transform
+from multimodal.device import resolve_device, to_device
 from multimodal.fusion import MultimodalModel
 from multimodal.precision import Precision, autocast, resolve_precision
 
@@ -32,7 +36,7 @@ def _inference(method: Callable) -> Callable:
 
     @functools.wraps(method)
     def run(self: Embedder, *args, **kwargs):
-        with torch.inference_mode(), autocast(self.precision):
+        with torch.inference_mode(), autocast(self.precision, self.device.type):
             return method(self, *args, **kwargs)
 
     return run
@@ -48,13 +52,20 @@ class ListingContent:
 
 class Embedder:
     def __init__(
-        self, model: MultimodalModel, manifest: Manifest, precision: Precision = "auto"
+        self,
+        model: MultimodalModel,
+        manifest: Manifest,
+        precision: Precision = "auto",
+        device: torch.device | None = None,
     ) -> None:
+        self.device = device or torch.device("cpu")
         self.model = model.eval()
+        for part in (model.text, model.image, model.head):
+            part.to(self.device)
         self.model.image.to(memory_format=torch.channels_last)
         self.manifest = manifest
-        self.precision = resolve_precision(precision)
-        if self.precision == "bf16":
+        self.precision = resolve_precision(precision, self.device.type)
+        if self.precision == "bf16" and self.device.type == "cpu":
             # A short query is bound by reading the text encoder's weights: autocast
             # would re-cast them on every call, so they are stored in bf16 once.
             self.model.text.to(torch.bfloat16)
@@ -63,10 +74,11 @@ class Embedder:
         self._image_batch = manifest.config.image.batch_size
 
     @classmethod
-    def load(cls, model_dir: Path, precision: Precision = "auto") -> Embedder:
-        """Load a bundle and run one tiny forward pass, so the first real call is not slow."""
+    def load(cls, model_dir: Path, precision: Precision = "auto", device: str = "cpu") -> Embedder:
+        """Load a bundle and run one tiny forward pass, so the first real call is not slow.
+        ``device`` is ``multimodal.device``'s: auto, cpu or cuda."""
         model, manifest, _ = load_model(Path(model_dir))
-        embedder = cls(model, manifest, precision)
+        embedder = cls(model, manifest, precision, resolve_device(device))
         embedder.embed_query("warm up", Image.new("RGB", (32, 32)))
         return embedder
 
@@ -92,6 +104,7 @@ class Embedder:
         out = []
         for start in range(0, len(texts), self._text_batch):
             enc = self.model.text.tokenize(texts[start : start + self._text_batch])
+            enc = {key: to_device(value, self.device) for key, value in enc.items()}
             hidden = self.model.text.trunk(**enc)
             out.append(self.model.text_vectors(hidden, enc["attention_mask"]))
         return torch.cat(out) if out else torch.zeros(0, self.dim)
@@ -101,7 +114,7 @@ class Embedder:
         for start in range(0, len(images), self._image_batch):
             batch = images[start : start + self._image_batch]
             pixels = torch.stack([self._preprocess(img.convert("RGB")) for img in batch])
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
+            pixels = to_device(pixels, self.device).contiguous(memory_format=torch.channels_last)
             out.append(self.model.photo_vectors(self.model.image.trunk(pixels)))
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
@@ -116,7 +129,7 @@ class Embedder:
             if len(own) == 0:
                 fused.append(text)
                 continue
-            mask = torch.ones(1, len(own), dtype=torch.bool)
+            mask = torch.ones(1, len(own), dtype=torch.bool, device=self.device)
             pooled = self.model.head.pool_photos(own.unsqueeze(0), mask)[0]
             fused.append(self.model.head.fuse(text, pooled))
         return torch.stack(fused) if fused else torch.zeros(0, self.dim)
@@ -124,7 +137,7 @@ class Embedder:
     @staticmethod
     def _numpy(vectors: torch.Tensor) -> np.ndarray:
         """Float32, re-normalised in fp32 (a bf16 norm is only good to ~1e-3)."""
-        return np.ascontiguousarray(F.normalize(vectors.float(), dim=-1).numpy())
+        return np.ascontiguousarray(F.normalize(vectors.float(), dim=-1).cpu().numpy())
 
     # -- the public contract ---------------------------------------------------------
 
@@ -168,18 +181,18 @@ class Embedder:
         pooled = None
         if images:
             photos = self._photo_vectors(list(images))
-            mask = torch.ones(1, len(photos), dtype=torch.bool)
+            mask = torch.ones(1, len(photos), dtype=torch.bool, device=self.device)
             pooled = head.pool_photos(photos.unsqueeze(0), mask)
         if not (text and text.strip()):
-            logits = head.classify(pooled)
+            logits = head.classify(pooled).cpu()
             if self.model.neighbours is not None:  # the nearest training photos vote
-                logits = self.model.neighbours.blend(logits, pooled)
+                logits = self.model.neighbours.blend(logits, pooled.cpu())
         else:
             text_vec = self._text_vectors([text])
             fused = head.fuse(text_vec, pooled)
-            has_image = torch.tensor([pooled is not None])
+            has_image = torch.tensor([pooled is not None], device=self.device)
             photo_vec = pooled if pooled is not None else torch.zeros_like(text_vec)
-            logits = head.classify_listing(fused, text_vec, photo_vec, has_image).float()
+            logits = head.classify_listing(fused, text_vec, photo_vec, has_image).float().cpu()
             if self.model.word is not None:
                 logits = self.model.word.blend(logits, self.model.word.log_probs([text]))
         probs = torch.softmax(logits.float(), dim=-1)[0]

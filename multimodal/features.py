@@ -7,6 +7,10 @@ backbone fingerprint and the layer the output comes from, and the key is the
 SHA-1 of the text or of the photo file's bytes. A changed photo or a different
 backbone simply misses the cache; nothing is ever stale.
 
+The passes run wherever the encoder's weights are: on a GPU in its half type
+under autocast (``frozen_autocast``), on the CPU in fp32 as always. Outputs
+come back to the host as float16 arrays either way.
+
 Items are written in append-only chunk files (``chunk-<time>-<pid>.npz``) as
 the work proceeds, so an interrupted extraction resumes where it stopped.
 """
@@ -19,6 +23,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +31,8 @@ import numpy as np
 from tqdm import tqdm
 
 from multimodal.config import InstanceConfig
+from multimodal.device import device_of, to_device
+from multimodal.precision import autocast, gpu_half
 from multimodal.texture import texture_statistics
 
 CHUNK_ITEMS = 512
@@ -33,6 +40,12 @@ STATS_FILE = "stats.json"
 # Texture statistics cached before their channel count was a setting were named
 # without it; that count keeps the bare name, so those caches stay valid.
 UNNAMED_TEXTURE_CHANNELS = 128
+
+
+def frozen_autocast(device) -> AbstractContextManager:
+    """Mixed precision for the frozen passes on a GPU. On the CPU nothing changes: no
+    context of its own, so a caller's autocast (``cached_vectors``) still applies."""
+    return autocast(gpu_half(), "cuda") if device.type == "cuda" else nullcontext()
 
 
 def text_key(text: str) -> str:
@@ -166,12 +179,15 @@ def text_trunk_states(encoder, texts: Sequence[str], root: Path) -> tuple[list[n
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     sorted_texts = [texts[i] for i in order]
 
+    device = device_of(encoder)
+
     def compute(batch: list[object]) -> list[np.ndarray]:
         enc = encoder.tokenize([str(t) for t in batch])
-        with torch.inference_mode():
-            hidden = encoder.trunk(**enc)
         lengths = enc["attention_mask"].sum(1).tolist()
-        return [hidden[i, :n].to(torch.float16).numpy() for i, n in enumerate(lengths)]
+        with torch.inference_mode(), frozen_autocast(device):
+            hidden = encoder.trunk(**{k: to_device(v, device) for k, v in enc.items()})
+        hidden = hidden.to(torch.float16).cpu()
+        return [hidden[i, :n].numpy() for i, n in enumerate(lengths)]
 
     encoder.eval()
     states, computed = cached_compute(
@@ -202,10 +218,11 @@ def _trunk_pass(encoder, paths: Sequence[object], preprocess: Callable, texture_
     for path in paths:
         with Image.open(path) as img:
             pixels.append(preprocess(img.convert("RGB")))
-    with torch.inference_mode():
-        maps, mid = encoder.trunk.forward_with_mid(torch.stack(pixels))
-    stats = texture_statistics(mid, texture_channels)
-    return maps.to(torch.float16).numpy(), stats.astype(np.float16)
+    device = device_of(encoder)
+    with torch.inference_mode(), frozen_autocast(device):
+        maps, mid = encoder.trunk.forward_with_mid(to_device(torch.stack(pixels), device))
+    stats = texture_statistics(mid.float().cpu(), texture_channels)
+    return maps.to(torch.float16).cpu().numpy(), stats.astype(np.float16)
 
 
 def image_trunk_maps(
@@ -321,8 +338,9 @@ def length_order(states: Sequence[np.ndarray]) -> list[int]:
     return sorted(range(len(states)), key=lambda i: len(states[i]))
 
 
-def pad_states(states: Sequence[np.ndarray]):
-    """Variable-length float16 token states → float32 ``[n, max_len, d]`` and a mask."""
+def pad_states(states: Sequence[np.ndarray], device=None):
+    """Variable-length float16 token states → float32 ``[n, max_len, d]`` and a mask
+    (on ``device`` when given: a torch device)."""
     import torch
 
     longest = max(len(s) for s in states)
@@ -331,7 +349,9 @@ def pad_states(states: Sequence[np.ndarray]):
     for i, s in enumerate(states):
         hidden[i, : len(s)] = torch.from_numpy(s.astype(np.float32))
         mask[i, : len(s)] = 1
-    return hidden, mask
+    if device is None:
+        return hidden, mask
+    return to_device(hidden, device), to_device(mask, device)
 
 
 def frozen_pooled(model, feats: ListingFeatures, root: Path, batch_size: int = 64):
@@ -346,18 +366,20 @@ def frozen_pooled(model, feats: ListingFeatures, root: Path, batch_size: int = 6
     text_cache = FeatureCache(root, f"text-{model.text.fingerprint}-pooled{model.text.split}")
     image_cache = FeatureCache(root, f"image-{model.image.trunk_fingerprint}-pooled")
     model.eval()
+    device = device_of(model.head)
 
     def text_compute(batch: list[object]) -> list[np.ndarray]:
-        hidden, mask = pad_states(batch)  # type: ignore[arg-type]
-        with torch.inference_mode():
-            return list(model.text.top(hidden, mask).numpy())
+        hidden, mask = pad_states(batch, device)  # type: ignore[arg-type]
+        with torch.inference_mode(), frozen_autocast(device):
+            return list(model.text.top(hidden, mask).float().cpu().numpy())
 
     def image_compute(batch: list[object]) -> list[np.ndarray]:
         maps = torch.from_numpy(np.stack(batch).astype(np.float32))  # type: ignore[arg-type]
-        with torch.inference_mode():
+        maps = to_device(maps, device)
+        with torch.inference_mode(), frozen_autocast(device):
             plain = model.image.top(maps)
             mirrored = model.image.top(torch.flip(maps, dims=[3]))
-        return list(torch.stack([plain, mirrored], dim=1).numpy())
+        return list(torch.stack([plain, mirrored], dim=1).float().cpu().numpy())
 
     order = length_order(feats.text_states)
     text_sorted, _ = cached_compute(

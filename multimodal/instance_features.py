@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from multimodal.config import InstanceConfig
+from multimodal.device import device_of
 from multimodal.features import image_texture_statistics, image_trunk_maps
 from multimodal.texture import texture_statistics
 
@@ -101,7 +102,8 @@ def describe_images(
     preprocess = eval_transform(encoder.cfg.image_size, encoder.normalise)
     pixels = torch.stack([preprocess(image.convert("RGB")) for image in images])
     with torch.inference_mode():
-        maps, mid = encoder.trunk.forward_with_mid(pixels)
+        maps, mid = encoder.trunk.forward_with_mid(pixels.to(device_of(encoder)))
+    maps, mid = maps.cpu(), mid.cpu()
     histograms = np.stack([colour_histogram(i, cfg) for i in images])
     return RawDescriptors(
         describe(maps.float().numpy(), histograms, cfg),

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from multimodal.device import device_of, to_device
 from multimodal.features import ListingFeatures, length_order, pad_states
 from multimodal.fusion import FusionHead, MultimodalModel
 from multimodal.train_data import sample_photo_rows
@@ -26,12 +27,12 @@ def top_text_features(
     model.text.eval()
     idx = list(idx)
     order = length_order([feats.text_states[i] for i in idx])
-    out = torch.zeros(len(idx), model.text.dim)
+    out = torch.zeros(len(idx), model.text.dim, device=device_of(model.text))
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             states = [feats.text_states[idx[r]] for r in rows]
-            out[rows] = model.text.top(*pad_states(states))
+            out[rows] = model.text.top(*pad_states(states, out.device))
     return out
 
 
@@ -44,7 +45,7 @@ def top_photo_features(
     with torch.no_grad():
         for start in range(0, len(maps), batch_size):
             chunk = torch.from_numpy(maps[start : start + batch_size].astype(np.float32))
-            out.append(model.image.top(chunk))
+            out.append(model.image.top(to_device(chunk, device_of(model.image))))
     return torch.cat(out) if out else torch.zeros(0, model.image.dim)
 
 
@@ -98,6 +99,7 @@ def photo_joint_vectors(
     per_photo = head.embed_photos(photo_feats) if len(photo_feats) else photo_feats
     most = max((len(r) for r in rows), default=0) or 1
     index, mask = sample_photo_rows(rows, most, rng=None)
+    mask = mask.to(photo_feats.device)
     dim = head.cfg.embed_dim
-    gathered = per_photo[index] if len(per_photo) else torch.zeros(len(rows), most, dim)
+    gathered = per_photo[index] if len(per_photo) else per_photo.new_zeros(len(rows), most, dim)
     return head.pool_photos(gathered, mask), mask.any(1)

@@ -5,6 +5,10 @@ trains a model in place on features already extracted. The pieces live apart:
 the losses (``multimodal.losses``), the loop and its stages
 (``multimodal.train_loop``), and the settings tuned on validation afterwards
 (``multimodal.blending``).
+
+On a GPU (``TrainConfig.device``) the encoders and the fusion head train there;
+the word channel (sparse, fitted by scikit-learn) stays on the CPU, and so does
+the tuning after training, which is cheap arithmetic on the heads.
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ from multimodal.blending import (
     tune_mix_weights,
 )
 from multimodal.config import TrainConfig
-from multimodal.features import frozen_pooled, listing_features, pad_states, text_trunk_states
+from multimodal.device import device_of, resolve_device, to_device
+from multimodal.features import (
+    ListingFeatures,
+    frozen_pooled,
+    listing_features,
+    pad_states,
+    text_trunk_states,
+)
 from multimodal.fusion import MultimodalModel
 from multimodal.train_data import TrainData
 from multimodal.train_loop import TensorBoardLogger, heads_stage, run_stage, tops_stage
@@ -33,7 +44,22 @@ from multimodal.train_loop import TensorBoardLogger, heads_stage, run_stage, top
 
 def _name_states(model: MultimodalModel, names: Sequence[str], root: Path):
     states, _ = text_trunk_states(model.text, list(names), root)
-    return pad_states(states)
+    return pad_states(states, device_of(model.text))
+
+
+def _place(model: MultimodalModel, device: torch.device) -> None:
+    """The encoders and the fusion head on ``device``; the word channel stays on the CPU."""
+    for part in (model.text, model.image, model.head):
+        part.to(device)
+
+
+def _tuned_pooled(model: MultimodalModel, feats: ListingFeatures):
+    """The fine-tuned tops' outputs for every listing and photo, on the CPU, in the
+    layout of ``frozen_pooled`` (one view per photo): one pass where the model is."""
+    from multimodal.listing_vectors import top_photo_features, top_text_features
+
+    text = top_text_features(model, feats, range(len(feats.ids)))
+    return text.cpu(), top_photo_features(model, feats.maps).cpu()[:, None]
 
 
 def train_model(
@@ -48,7 +74,10 @@ def train_model(
     """Train ``model`` in place; returns the history, per-stage val accuracies and timings.
 
     ``after_stage1`` runs between the stages (to record the frozen-feature figures).
+    The stages run where the model's heads are, with ``pooled`` there too; the
+    model ends on the CPU.
     """
+    device = device_of(model.head)
     torch.manual_seed(cfg.seed)
     logger = TensorBoardLogger(runs_dir)
     feats, labels = data.feats, data.labels
@@ -74,6 +103,9 @@ def train_model(
     # Without stage 2 the tops are still the frozen ones, so their cached outputs serve
     # (no second pass of the text layers and image block over validation).
     frozen = None if cfg.stage2 else pooled
+    if device.type != "cpu":  # the tuning runs on the CPU, from the tops' outputs
+        frozen = _tuned_pooled(model, feats) if cfg.stage2 else tuple(p.cpu() for p in pooled)
+        model.cpu()
     _, _, vectors = evaluate_features(model, feats, data.val_idx, val_labels, frozen)
     word = data.word_log_probs
     val_word = None if word is None else word[data.val_idx]
@@ -129,9 +161,11 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     n_train, n_val = len(split.train), len(split.val)
 
     model = new_model(model_cfg, len(labels))
+    device = resolve_device(cfg.device)  # after the backbone: its error is the only line
+    _place(model, device)
     feats = listing_features(model, ordered, catalogue, ws.features_dir)
     features_done = time.perf_counter()
-    pooled = frozen_pooled(model, feats, ws.features_dir)
+    pooled = tuple(to_device(p, device) for p in frozen_pooled(model, feats, ws.features_dir))
     pooled_done = time.perf_counter()
     y = torch.tensor([labels.encode(listing.root) for listing in ordered])
     word_log_probs, word_reused = None, False
@@ -156,7 +190,8 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
 
     def record_stage1_test() -> None:
         if test_idx:
-            stage1_test.update(evaluate_features(model, feats, test_idx, y[test_idx], pooled)[0])
+            test_y = to_device(y[test_idx], device)
+            stage1_test.update(evaluate_features(model, feats, test_idx, test_y, pooled)[0])
 
     result = train_model(
         model,

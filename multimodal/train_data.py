@@ -4,11 +4,12 @@ and the batches of encoder outputs that the losses take."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
+from multimodal.device import to_device
 from multimodal.features import ListingFeatures
 
 
@@ -31,6 +32,10 @@ class Batch:
     mask: torch.Tensor  # [B, P] bool
     labels: torch.Tensor  # [B]
     same_text: torch.Tensor  # [B, B] bool: identical texts (re-posted ads)
+
+    def to(self, device: torch.device) -> Batch:
+        """The batch on ``device`` (pinned, asynchronous copies to a GPU; as is on the CPU)."""
+        return Batch(**{f.name: to_device(getattr(self, f.name), device) for f in fields(self)})
 
 
 def sample_photo_rows(

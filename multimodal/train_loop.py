@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -23,10 +22,11 @@ from tqdm import tqdm
 
 from multimodal.blending import evaluate_features, selection_score
 from multimodal.config import TrainConfig
+from multimodal.device import device_of, to_device
 from multimodal.features import pad_states
 from multimodal.fusion import MultimodalModel
 from multimodal.losses import joint_losses
-from multimodal.precision import autocast, resolve_precision
+from multimodal.precision import Resolved, autocast, resolve_precision
 from multimodal.train_data import Batch, TrainData, same_text_matrix, sample_photo_rows
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,9 @@ class Stage:
     train_mode: Callable[[], None]  # puts the modules that train in training mode
     # per training listing: batches are made of similar lengths (less padding); None: shuffled
     lengths: np.ndarray | None = None
-    # the forward pass (autocast: fp32 weights and optimiser state, bf16 matrix products)
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # the forward pass (autocast: fp32 weights and optimiser state, half-precision
+    # matrix products; fp16 only on a GPU without bf16, with its gradients scaled)
+    precision: Resolved = "fp32"
 
 
 class TensorBoardLogger:
@@ -109,8 +110,12 @@ def run_stage(
     """One stage's loop: AdamW + cosine schedule, early stopping, best state restored.
 
     ``cfg`` gives the loss weights and the weight decay, the same for every stage.
+    It runs where the model's heads are (``stage.make_batch`` puts batches there).
     Returns one history row per epoch (mean losses and validation accuracies).
     """
+    device = device_of(model.head)
+    # fp16's narrow range underflows small gradients: scale the loss (a no-op otherwise)
+    scaler = torch.amp.GradScaler(device.type, enabled=stage.precision == "fp16")
     groups = [{"params": group.params, "lr": group.lr} for group in stage.param_groups]
     rng = np.random.default_rng(stage.seed)
     optimiser = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
@@ -131,12 +136,13 @@ def run_stage(
         desc = f"{stage.name} epoch {epoch}/{stage.epochs}"
         bar = tqdm(batches, desc=desc, unit="batch", leave=False)
         for chunk in bar:
-            with autocast(stage.precision):
+            with autocast(stage.precision, device.type):
                 batch = stage.make_batch(listings[chunk], rng)
                 losses = joint_losses(model.head, batch, stage.category_names(), cfg)
             optimiser.zero_grad()
-            losses["total"].backward()
-            optimiser.step()
+            scaler.scale(losses["total"]).backward()
+            scaler.step(optimiser)
+            scaler.update()
             if schedule.last_epoch + 1 < steps:
                 schedule.step()
             logger.step += 1
@@ -187,9 +193,10 @@ def heads_stage(
     cfg: TrainConfig,
 ) -> Stage:
     """Stage 1: the heads alone, on ``pooled`` (``features.frozen_pooled``: the frozen
-    tops' text features and photo features, each photo also mirrored). The encoders
-    stop taking gradients here."""
-    feats, labels = data.feats, data.labels
+    tops' text features and photo features, each photo also mirrored, on the heads'
+    device). The encoders stop taking gradients here."""
+    device = device_of(model.head)
+    feats, labels = data.feats, to_device(data.labels, device)
     text_pooled, photo_pooled = pooled
     model.text.requires_grad_(False)
     model.image.requires_grad_(False)
@@ -204,7 +211,7 @@ def heads_stage(
             mask=mask,
             labels=labels[idx],
             same_text=same_text_matrix([feats.text_keys[i] for i in idx]),
-        )
+        ).to(device)
 
     def validate() -> dict[str, float]:
         return evaluate_features(model, feats, data.val_idx, labels[data.val_idx], pooled)[0]
@@ -231,8 +238,9 @@ def tops_stage(
 ) -> Stage:
     """Stage 2: the heads, the top text layers and the top image blocks, on the cached
     trunk outputs below them (``name_states``: the category names' padded trunk
-    states and mask). Those tops start taking gradients here."""
-    feats, labels = data.feats, data.labels
+    states and mask, on the heads' device). Those tops start taking gradients here."""
+    device = device_of(model.head)
+    feats, labels = data.feats, to_device(data.labels, device)
     text_params = model.text.top_parameters()
     image_params = list(model.image.top.parameters())
     for p in text_params + image_params:
@@ -240,19 +248,20 @@ def tops_stage(
 
     def make_batch(idx: np.ndarray, rng: np.random.Generator) -> Batch:
         states = [feats.text_states[i] for i in idx]
-        text = model.text.top(*pad_states(states))
+        text = model.text.top(*pad_states(states, device))
         index, mask = sample_photo_rows(
             [feats.photo_rows[i] for i in idx], cfg.photos_per_listing, rng
         )
         chosen = index[mask]
         if len(chosen):
             maps = torch.from_numpy(feats.maps[chosen.numpy()].astype(np.float32))
+            maps = to_device(maps, device)
             if cfg.flip_features:
-                flip = torch.from_numpy(rng.random(len(maps)) < 0.5)
+                flip = to_device(torch.from_numpy(rng.random(len(maps)) < 0.5), device)
                 maps = torch.where(flip[:, None, None, None], maps.flip(3), maps)
             pooled_maps = model.image.top(maps)
             photos = pooled_maps.new_zeros(*index.shape, model.image.dim)
-            photos[mask] = pooled_maps
+            photos[to_device(mask, device)] = pooled_maps
         else:
             photos = _no_photos(index, model)
         return Batch(
@@ -261,7 +270,7 @@ def tops_stage(
             mask=mask,
             labels=labels[idx],
             same_text=same_text_matrix([feats.text_keys[i] for i in idx]),
-        )
+        ).to(device)
 
     def validate() -> dict[str, float]:
         return evaluate_features(model, feats, data.val_idx, labels[data.val_idx])[0]
@@ -286,7 +295,7 @@ def tops_stage(
         validate=validate,
         train_mode=train_mode,
         lengths=np.array([len(feats.text_states[i]) for i in data.train_idx], dtype=np.float64),
-        precision=resolve_precision(cfg.precision),
+        precision=resolve_precision(cfg.precision, device.type),
     )
 
 
@@ -298,4 +307,4 @@ def _freeze_batchnorm(module: nn.Module) -> None:
 
 
 def _no_photos(index: torch.Tensor, model: MultimodalModel) -> torch.Tensor:
-    return torch.zeros(*index.shape, model.image.dim)
+    return torch.zeros(*index.shape, model.image.dim, device=device_of(model.head))

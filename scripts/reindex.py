@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from scripts.device_option import add_device_argument, check_device
 from scripts.errors import CliError
 
 
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="encoder number format; auto: bf16 where the CPU has it natively",
     )
+    add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -76,8 +78,11 @@ def config_from(args: argparse.Namespace, features_dir: Path | None = None):
         batch_size=args.batch_size,
         ray_address=args.ray_address,
         ray_actors=args.ray_actors,
+        # each actor asks Ray for a GPU when the run asks for CUDA
+        ray_gpus_per_actor=1.0 if args.executor == "ray" and args.device == "cuda" else 0.0,
         progress=not args.quiet,
         precision=args.precision,
+        device=args.device,
         features_dir=None if args.no_feature_cache else features_dir,
     )
 
@@ -86,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
     from indexing.reindex.runner import reindex_workspace
     from multimodal.data.catalogue import LISTINGS_FILE
     from multimodal.workspace import Workspace, default_data_dir
+    from scripts.logs import show_progress_log
 
+    show_progress_log()
+    if args.executor == "local":  # Ray's actors may find GPUs this machine lacks
+        check_device(args.device)
     data = args.data or default_data_dir()[0]
     workspace = Workspace.for_data(data)
     config = config_from(args, workspace.features_dir)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scripts.device_option import add_device_argument, check_device
 from scripts.errors import CliError
 
 
@@ -19,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_argument(parser)
     parser.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default 8000)")
+    add_device_argument(parser, default=None)  # None: MARKETPLACE_DEVICE, else auto
     parser.set_defaults(handler=run)
 
 
@@ -63,11 +65,14 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app
+    from multimodal.device import describe
 
-    settings = settings_from(args, host=args.host, port=args.port)
+    settings = settings_from(args, host=args.host, port=args.port, device=args.device)
+    check_device(settings.device)
     service = load_service(settings)
     print(
-        f"serving {service.size} listings (model {service.model_version}) "
+        f"serving {service.size} listings (model {service.model_version}, "
+        f"device {describe(service.embedder.device)}) "
         f"on http://{settings.host}:{settings.port}"
     )
     try:

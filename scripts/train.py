@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from scripts.device_option import add_device_argument, check_device
 from scripts.errors import CliError
 
 
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--text-model", default="minilm", help="'minilm' or a local BERT dir")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    add_device_argument(parser)
     parser.add_argument(
         "--cnn-baseline",
         action="store_true",
@@ -48,8 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     from multimodal.config import ImageEncoderConfig, ModelConfig, TextEncoderConfig, TrainConfig
     from multimodal.data.catalogue import load_clean_catalogue
     from multimodal.data.cleaning import clean_catalogue
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from multimodal.train import run_training
     from multimodal.workspace import Workspace
     from scripts.data import resolve_data_dir
+    from scripts.logs import show_progress_log
 
     if args.image_size is not None and args.image_size < 32:
         raise CliError(f"--image-size must be at least 32, not {args.image_size}")
@@ -67,13 +68,8 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
     if args.resnet50_weights and not args.resnet50_weights.is_file():
         raise CliError(f"--resnet50-weights: no such file {args.resnet50_weights}")
-    # Our own progress lines only: a root-level INFO would also print faiss's loader chatter.
-    log = logging.getLogger("multimodal")
-    log.setLevel(logging.INFO)
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
+    check_device(args.device)
+    show_progress_log()
     data = resolve_data_dir(args.data)
     ws = Workspace.for_data(data)
     try:
@@ -89,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs or defaults.epochs,
         stage2_epochs=args.stage2_epochs or defaults.stage2_epochs,
         threads=args.threads,
+        device=args.device,
     )
     model_cfg = ModelConfig(
         text=TextEncoderConfig(model=args.text_model),

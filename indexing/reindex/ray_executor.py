@@ -46,6 +46,7 @@ class EncoderActor:
         model_dir: str,
         torch_threads: int,
         precision: str,
+        device: str,
         connect: Connect,
         image_dir: str,
         cache_path: str | None,
@@ -54,7 +55,7 @@ class EncoderActor:
         shard_dir: str,
         batch_size: int,
     ) -> None:
-        self.mapper = Mapper.load(Path(model_dir), torch_threads, precision)
+        self.mapper = Mapper.load(Path(model_dir), torch_threads, precision, device)
         self.connect = connect
         self.image_dir = Path(image_dir)
         self.cache_path = None if cache_path is None else Path(cache_path)
@@ -144,6 +145,8 @@ def run_ray(
                 "model_dir": str(model_dir.resolve()),
                 "torch_threads": config.torch_threads,
                 "precision": config.precision,
+                # Ray hides GPUs from an actor that asked for none: "auto" resolves per actor.
+                "device": config.device,
                 "connect": connect,
                 "image_dir": str(image_dir.resolve()),
                 "cache_path": None if config.full else str(cache_path.resolve()),

@@ -184,7 +184,9 @@ def reindex(
 
         def image_encoder():
             if not loaded:
-                loaded.append(Mapper.load(model_dir, config.torch_threads, config.precision))
+                loaded.append(
+                    Mapper.load(model_dir, config.torch_threads, config.precision, config.device)
+                )
             return loaded[0].embedder.model.image
 
         previous = None if contents is None else index_dir.current()
