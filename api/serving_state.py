@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from api.settings import Settings
+from api.understanding.language import CatalogueLanguage
 from indexing.index_store import (
     Contents,
     IndexDamaged,
@@ -47,6 +48,9 @@ class Snapshot:
     rows: dict[int, Listing]  # fid -> listing
     fids: dict[str, int]  # listing id -> fid
     photo_owner: dict[int, int]  # image fid -> listing fid
+    # Its words, places and phrases (typos, spoken filters, suggestions): built with
+    # the snapshot, grown by each write, shared by the snapshots a write derives.
+    language: CatalogueLanguage
 
     @classmethod
     def of(cls, records: list[Record]) -> Snapshot:
@@ -54,14 +58,17 @@ class Snapshot:
             rows={r.fid: r.listing for r in records},
             fids={r.listing.id: r.fid for r in records},
             photo_owner={i: r.fid for r in records for i in r.image_fids},
+            language=CatalogueLanguage.of([r.listing for r in records]),
         )
 
     def with_listing(self, fid: int, listing: Listing, image_fids: tuple[int, ...]) -> Snapshot:
         base = self.without(fid)
+        self.language.add(listing)
         return Snapshot(
             rows={**base.rows, fid: listing},
             fids={**base.fids, listing.id: fid},
             photo_owner={**base.photo_owner, **dict.fromkeys(image_fids, fid)},
+            language=self.language,
         )
 
     def without(self, fid: int) -> Snapshot:
@@ -70,7 +77,7 @@ class Snapshot:
         if old is not None:
             fids.pop(old.id, None)
         owner = {i: f for i, f in self.photo_owner.items() if f != fid}
-        return Snapshot(rows, fids, owner)
+        return Snapshot(rows, fids, owner, self.language)
 
     def photos_of(self, fid: int) -> list[int]:
         return [i for i, f in self.photo_owner.items() if f == fid]

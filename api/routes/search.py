@@ -37,6 +37,8 @@ def _query(request: SearchRequest, image: Image.Image | None) -> Query:
         filters=request.filters,
         user_id=request.user_id,
         personalise=request.personalise,
+        understand=request.understand,
+        ignore_parsed=frozenset(request.ignore_parsed),
     )
 
 
