@@ -48,8 +48,10 @@ class CatalogueLanguage:
         self.suggester = Suggester(self.correct_word)
 
     @classmethod
-    def of(cls, listings: Collection[Listing]) -> CatalogueLanguage:
-        language = cls(main_currency(listings))
+    def of(
+        cls, listings: Collection[Listing], typos: TypoConfig | None = None
+    ) -> CatalogueLanguage:
+        language = cls(main_currency(listings), typos)
         known: Counter[str] = Counter()
         described: Counter[str] = Counter()
         for listing in listings:
