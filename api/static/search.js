@@ -59,11 +59,12 @@ function buildBody(offset) {
     filters: readFilters(),
     user_id: state.user || null,
     personalise: canActAsUser() && els.personalise.checked,
+    ignore_parsed: ignoredReadings(text), // chips.js: the readings a click removed
   };
 }
 
 function signatureOf(body) {
-  return JSON.stringify([body.text, state.photo?.id ?? null, body.filters]);
+  return JSON.stringify([body.text, state.photo?.id ?? null, body.filters, body.ignore_parsed]);
 }
 
 function scheduleSearch() {
@@ -117,6 +118,7 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
     if (!append) {
       els.results.replaceChildren();
       els.loadMore.hidden = true;
+      showUnderstood(null);
     }
     showState("error", `Search failed: ${err.message}`, { retry: true });
     setStatus("");
@@ -136,6 +138,7 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
     results.forEach((r, i) => state.ranks.set(r.id, start + i));
   }
   renderResults(results, { append, previousRanks });
+  if (!append) showUnderstood(payload);
   els.loadMore.hidden = results.length < PAGE_SIZE;
   const shown = append ? els.results.children.length : results.length;
   setStatus(describe(payload, shown, body));
@@ -206,6 +209,7 @@ function showWelcome() {
   state.signature = null;
   els.results.replaceChildren();
   els.loadMore.hidden = true;
+  showUnderstood(null);
   els.heading.textContent = "Find something second-hand";
   els.heading.title = "";
   setStatus("");
