@@ -1,0 +1,165 @@
+"""The suggestion benchmark: ``GET /suggest`` over real HTTP, and what query understanding costs.
+
+It starts ``marketplace serve`` (``benchmarks.harness.serve``) and measures
+from a client in this process, one request at a time:
+
+- ``/suggest`` latency over prefixes drawn from the catalogue's titles with a
+  seed: the first one to three words with the last one cut short, and a share
+  with a typo (two letters swapped) in an earlier word;
+- the text search with ``understand`` on and off, interleaved query by query
+  over distinct strings (so the server's embedding cache never answers), each
+  p50 end to end and inside the service: the difference is what reading the
+  words costs a search;
+- in this process, the time to build the catalogue's language (spelling,
+  places, phrases) from the store's listings, which a start and a reload pay.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from api.settings import Settings
+from benchmarks.errors import BenchError
+from benchmarks.harness import machine_info, percentiles, serve, write_report
+from benchmarks.search import QueryMaterial
+
+TARGETS = {"suggest_p50_ms": 5.0, "understanding_added_p50_ms": 2.0}
+
+
+@dataclass(frozen=True)
+class SuggestBenchConfig:
+    prefixes: int = 500
+    searches: int = 200  # per arm: understand on, understand off
+    typo_share: float = 0.2
+    limit: int = 8
+    k: int = 20
+    warmup: int = 20
+    seed: int = 0
+
+
+def prefixes_from(phrases: list[str], n: int, typo_share: float, rng: random.Random) -> list[str]:
+    """What a shopper has typed so far: a title's first words, the last one unfinished."""
+    out = []
+    for phrase in rng.sample(phrases, min(n, len(phrases))):
+        words = phrase.lower().split()[: rng.randint(1, 3)]
+        last = words[-1]
+        words[-1] = last[: rng.randint(1, len(last))]
+        if len(words) > 1 and len(words[0]) > 3 and rng.random() < typo_share:
+            first = words[0]
+            at = rng.randrange(len(first) - 1)
+            words[0] = first[:at] + first[at + 1] + first[at] + first[at + 2 :]
+        out.append(" ".join(words))
+    return out
+
+
+def _get(client: httpx.Client, path: str, params: dict) -> float:
+    started = time.perf_counter()
+    response = client.get(path, params=params)
+    if response.status_code != 200:
+        raise BenchError(f"GET {path} answered {response.status_code}: {response.text[:200]}")
+    return time.perf_counter() - started
+
+
+def _search(client: httpx.Client, body: dict) -> tuple[float, float]:
+    started = time.perf_counter()
+    response = client.post("/search", json=body)
+    if response.status_code != 200:
+        raise BenchError(f"POST /search answered {response.status_code}: {response.text[:200]}")
+    return time.perf_counter() - started, response.json()["took_ms"] / 1000
+
+
+def build_seconds(settings: Settings) -> dict:
+    """Seconds to build the catalogue's language from the store's listings (best of 3)."""
+    from api.understanding.language import CatalogueLanguage
+    from indexing.store import Store
+
+    store = Store(settings.resolved_store_path)
+    try:
+        listings = list(store.iter_listings())
+    finally:
+        store.close()
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        CatalogueLanguage.of(listings)
+        times.append(time.perf_counter() - started)
+    return {"listings": len(listings), "build_s": round(min(times), 3)}
+
+
+def run_suggest_bench(settings: Settings, config: SuggestBenchConfig, out: Path) -> dict:
+    if not settings.resolved_store_path.is_file():
+        raise BenchError(f"no catalogue store at {settings.resolved_store_path}: reindex first")
+    rng = random.Random(config.seed)
+    material = QueryMaterial.from_store(settings, config.seed)
+    texts = material.texts
+    if len(texts) < 2 * config.searches + config.warmup:
+        raise BenchError("the catalogue is too small for the benchmark's query set")
+    typed = prefixes_from(sorted(texts), config.prefixes, config.typo_share, rng)
+    warm, on_texts = texts[: config.warmup], texts[config.warmup :][: config.searches]
+    off_texts = texts[config.warmup + config.searches :][: config.searches]
+    log_path = Path(tempfile.gettempdir()) / "marketplace-suggest-bench-server.log"
+    report: dict = {"machine": machine_info(), "data": str(settings.data), "config": asdict(config)}
+    with (
+        serve(settings.data, log_path=log_path) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as client,
+    ):
+        report["start_to_ready_s"] = server.start_to_ready_s
+        for text in warm:
+            _get(client, "/suggest", {"q": text[:4], "limit": config.limit})
+            _search(client, {"text": text, "k": config.k})
+        suggest = [_get(client, "/suggest", {"q": q, "limit": config.limit}) for q in typed]
+        on, off, on_inside, off_inside = [], [], [], []
+        for text_on, text_off in zip(on_texts, off_texts, strict=False):
+            total, inside = _search(client, {"text": text_on, "k": config.k})
+            on.append(total)
+            on_inside.append(inside)
+            total, inside = _search(client, {"text": text_off, "k": config.k, "understand": False})
+            off.append(total)
+            off_inside.append(inside)
+    report["suggest"] = percentiles(suggest)
+    report["search_understand_on"] = {
+        **percentiles(on),
+        "service_p50_ms": percentiles(on_inside)["p50_ms"],
+    }
+    report["search_understand_off"] = {
+        **percentiles(off),
+        "service_p50_ms": percentiles(off_inside)["p50_ms"],
+    }
+    added = report["search_understand_on"]["p50_ms"] - report["search_understand_off"]["p50_ms"]
+    report["understanding_added_p50_ms"] = round(added, 3)
+    report["language"] = build_seconds(settings)
+    report["targets"] = {
+        "suggest_p50_ms": {
+            "target": TARGETS["suggest_p50_ms"],
+            "measured": report["suggest"]["p50_ms"],
+            "met": report["suggest"]["p50_ms"] <= TARGETS["suggest_p50_ms"],
+        },
+        "understanding_added_p50_ms": {
+            "target": TARGETS["understanding_added_p50_ms"],
+            "measured": report["understanding_added_p50_ms"],
+            "met": report["understanding_added_p50_ms"] <= TARGETS["understanding_added_p50_ms"],
+        },
+    }
+    write_report(report, out, summary_line(report))
+    return report
+
+
+def summary_line(report: dict) -> str:
+    suggest, on, off = (
+        report["suggest"],
+        report["search_understand_on"],
+        report["search_understand_off"],
+    )
+    return (
+        f"suggest p50 {suggest['p50_ms']:.2f} / p99 {suggest['p99_ms']:.2f} ms; "
+        f"text search p50 {on['p50_ms']:.2f} ms understanding on, {off['p50_ms']:.2f} ms off "
+        f"({report['understanding_added_p50_ms']:+.2f} ms); "
+        f"language built in {report['language']['build_s']:.2f} s "
+        f"for {report['language']['listings']} listings"
+    )
