@@ -33,6 +33,8 @@ LONGEST_PHRASE = 3  # words
 EDGE_WORDS = frozenset({"a", "an", "and", "or", "the", "of", "for", "with", "in", "on", "to", "x"})
 MIN_FUZZY = 3  # an unfinished word this long may carry a typo
 LONGEST_FUZZY_START = 8  # word starts up to this long are kept ready
+SHORT_PREFIX = 2  # the best completions of prefixes this short are kept
+MAX_LIMIT = 20  # the most suggestions one request may ask for
 _WORD = re.compile(r"[^\W_]+")
 
 Kind = Literal["title", "category"]
@@ -60,12 +62,17 @@ def title_phrases(title: str) -> set[str]:
 
 
 class PhraseList:
-    """Phrases in sorted order with their counts: completions by prefix, most common first."""
+    """Phrases in sorted order with their counts: completions by prefix, most common first.
+
+    A prefix of one or two letters is shared by thousands of phrases: its
+    best ``MAX_LIMIT`` are kept once found, until the next phrase is added.
+    """
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.shown: dict[str, str] = {}  # lower-cased phrase -> as written (category names)
         self._sorted: list[str] = []
+        self._short: dict[str, list[tuple[str, int]]] = {}  # short prefix -> best phrases
 
     def add(self, phrases: Iterable[str], shown: dict[str, str] | None = None) -> None:
         for phrase in phrases:
@@ -73,13 +80,23 @@ class PhraseList:
                 bisect.insort(self._sorted, phrase)
             self.counts[phrase] += 1
         self.shown.update(shown or {})
+        self._short.clear()
 
     def extend(self, counts: Counter[str]) -> None:
         """Add many phrases at once (a build): one sort instead of an insert each."""
         self.counts.update(counts)
         self._sorted = sorted(self.counts)
+        self._short.clear()
 
     def completing(self, prefix: str, limit: int) -> list[tuple[str, int]]:
+        if len(prefix) > SHORT_PREFIX:
+            return self._best(prefix, limit)
+        best = self._short.get(prefix)
+        if best is None:
+            best = self._short[prefix] = self._best(prefix, MAX_LIMIT)
+        return best[:limit]
+
+    def _best(self, prefix: str, limit: int) -> list[tuple[str, int]]:
         lo = bisect.bisect_left(self._sorted, prefix)
         hi = bisect.bisect_left(self._sorted, prefix + "\U0010ffff", lo)
         counts = self.counts

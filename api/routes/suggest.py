@@ -8,10 +8,9 @@ from fastapi import APIRouter, Query
 
 from api.deps import ServiceDep
 from api.schemas import SuggestResponse
+from api.suggest import MAX_LIMIT
 
 router = APIRouter(tags=["search"])
-
-MAX_SUGGESTIONS = 20
 
 
 # ``async``: a completion is a binary search of under a millisecond, cheaper than the
@@ -20,7 +19,7 @@ MAX_SUGGESTIONS = 20
 async def suggest(
     service: ServiceDep,
     q: Annotated[str, Query(max_length=200, description="What is typed so far.")] = "",
-    limit: Annotated[int, Query(ge=1, le=MAX_SUGGESTIONS)] = 8,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 8,
 ) -> SuggestResponse:
     """Completions of what is typed (its last word may be unfinished, any may be misspelled)."""
     return service.suggest(q, limit)
