@@ -14,10 +14,13 @@ CHIP = "#understood .chip"
 
 
 def chips(driver) -> dict[str, str]:
-    return {
-        chip.get_attribute("data-kind"): text_of(chip, ".chip-label")
-        for chip in driver.find_elements(By.CSS_SELECTOR, CHIP)
-    }
+    """Each chip's kind and label, read in one step (a search may redraw them meanwhile)."""
+    pairs = driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])]"
+        ".map((c) => [c.dataset.kind, c.querySelector('.chip-label').textContent])",
+        CHIP,
+    )
+    return dict(pairs)
 
 
 def test_filters_read_from_the_words_are_chips_a_click_removes(page) -> None:
