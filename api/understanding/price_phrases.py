@@ -8,9 +8,9 @@ The rules are conservative, because a wrong filter hides what a shopper
 wanted while a missed one only ranks a little worse:
 
 - a bound needs a price word before it ("under", "less than", "up to", ...);
-  an upper bound may take a bare number ("less than 50"), a lower bound
-  ("over £20") and a range without "between" ("20 to 50 quid") need the
-  currency on one of their amounts;
+  "under", "below", "less than" take a bare number ("less than 50"); "up to",
+  "max", "for", a lower bound ("over £20") and a range without "between"
+  ("20 to 50 quid") need the currency on one of their amounts ("air max 90");
 - a number joined to letters ("ps4", "5s", "30kg") or followed by a unit
   ("size 10" has no price word; "under 18 months", "over 3 seater" have a
   unit) is no price;
@@ -40,17 +40,14 @@ UPPER = (
     ("below",),
     ("less", "than"),
     ("cheaper", "than"),
-    ("up", "to"),
-    ("upto",),
-    ("max",),
-    ("maximum",),
     ("no", "more", "than"),
     ("at", "most"),
     ("<",),
 )
 LOWER = (("over",), ("above",), ("more", "than"), ("at", "least"), ("min",), ("minimum",), (">",))
-# "for" and "from" only take an amount in the currency: "2 for 1" is no price.
-MARKED_UPPER = (("for",),)
+# These only take an amount in the currency: "2 for 1", "nike air max 90", "tv stand
+# up to 60 inch" and "upto 15.6" (a laptop's screen) are no price.
+MARKED_UPPER = (("for",), ("up", "to"), ("upto",), ("max",), ("maximum",))
 MARKED_LOWER = (("from",),)
 RANGE_JOINS = frozenset({"-", "–", "to"})
 # A number followed by one of these is a size, an age or a count, not a price.

@@ -31,6 +31,8 @@ EUROS = PricePhrases("EUR")
         ("between 100 and 200", 100, 200, "between 100 and 200"),
         ("up to £1,000", None, 1000, "up to £1,000"),
         ("no more than 80", None, 80, "no more than 80"),
+        ("max £40", None, 40, "max £40"),
+        ("upto 40 quid", None, 40, "upto 40 quid"),
         ("bike under 100 in leeds", None, 100, "under 100"),
         ("£50-£20", 20, 50, "£50-£20"),
         ("over £20 under £50", 20, 50, "over £20 under £50"),
@@ -71,6 +73,10 @@ def test_price_phrases_in_pounds(text: str, low: float | None, high: float | Non
         "iphone11 under",
         "30kg dumbbells",
         "1080p monitor",
+        "nike air max 90",  # a shoe
+        "iphone 11 pro max 64",
+        "tv stand up to 60",  # a size
+        "laptop bag upto 15.6",
     ],
 )
 def test_false_friends_are_no_price(text: str) -> None:
