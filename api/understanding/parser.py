@@ -26,8 +26,8 @@ from api.category_match import CategoryMatcher
 from api.schemas import Filters, ParsedFilter, SpellingFix, Understood
 from api.understanding.language import CatalogueLanguage
 from api.understanding.typos import apply
+from indexing.store import CATEGORY_SEPARATOR
 
-CATEGORY_SEPARATOR = " / "
 # Words that join a filter phrase to the item, dropped from the ends of what is left.
 _JOINERS = frozenset({"a", "an", "and", "for", "in", "near", "around", "with", "at", "the"})
 _EDGE = re.compile(r"^[\W_]+|[\W_]+$")
