@@ -5,7 +5,9 @@ from a client in this process, one request at a time:
 
 - ``/suggest`` latency over prefixes drawn from the catalogue's titles with a
   seed: the first one to three words with the last one cut short, and a share
-  with a typo (two letters swapped) in an earlier word;
+  with a typo (two letters swapped) in an earlier word; each beside a
+  ``/healthz``, whose latency is the floor any request pays (HTTP, and the
+  wait for a core on a busy machine);
 - the text search with ``understand`` on and off, interleaved query by query
   over distinct strings (so the server's embedding cache never answers), each
   p50 end to end and inside the service: the difference is what reading the
@@ -134,7 +136,10 @@ def run_suggest_bench(settings: Settings, config: SuggestBenchConfig, out: Path)
         for text in warm:
             _get(client, "/suggest", {"q": text[:4], "limit": config.limit})
             _search(client, {"text": text, "k": config.k})
-        suggest = [_get(client, "/suggest", {"q": q, "limit": config.limit}) for q in typed]
+        suggest, floor = [], []
+        for q in typed:  # each beside the cheapest request the server answers: its floor
+            suggest.append(_get(client, "/suggest", {"q": q, "limit": config.limit}))
+            floor.append(_get(client, "/healthz", {}))
         on, off, on_inside, off_inside = [], [], [], []
         for text_on, text_off in zip(on_texts, off_texts, strict=False):
             total, inside = _search(client, {"text": text_on, "k": config.k})
@@ -144,6 +149,7 @@ def run_suggest_bench(settings: Settings, config: SuggestBenchConfig, out: Path)
             off.append(total)
             off_inside.append(inside)
     report["suggest"] = percentiles(suggest)
+    report["healthz_floor"] = percentiles(floor)
     report["search_understand_on"] = {
         **percentiles(on),
         "service_p50_ms": percentiles(on_inside)["p50_ms"],
@@ -180,7 +186,8 @@ def summary_line(report: dict) -> str:
     )
     language = report["language"]
     return (
-        f"suggest p50 {suggest['p50_ms']:.2f} / p99 {suggest['p99_ms']:.2f} ms; "
+        f"suggest p50 {suggest['p50_ms']:.2f} / p99 {suggest['p99_ms']:.2f} ms "
+        f"(/healthz p50 {report['healthz_floor']['p50_ms']:.2f} ms); "
         f"text search p50 {on['p50_ms']:.2f} ms understanding on, {off['p50_ms']:.2f} ms off "
         f"({report['understanding_added_p50_ms']:+.2f} ms); "
         f"CPU: a completion {language['suggest_cpu']['p50_ms']:.3f} ms, reading a query "
