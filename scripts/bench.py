@@ -239,7 +239,12 @@ def _suggest(benchmarks: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", type=Path, help=DATA_HELP)
     parser.add_argument("--prefixes", type=int, default=500, help="timed /suggest requests")
-    parser.add_argument("--searches", type=int, default=200, help="queries searched with understanding on and off")
+    parser.add_argument(
+        "--searches",
+        type=int,
+        default=200,
+        help="queries, each searched with understanding on and off",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPORTS / "suggest_bench.json")
     parser.set_defaults(handler=_one_line(run_suggest))
