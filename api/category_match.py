@@ -78,3 +78,22 @@ class CategoryMatcher:
             return NO_MATCH
         covered = frozenset().union(*(self._names[p] for p in paths))
         return CategoryMatch(paths, len(covered & asked) / len(asked))
+
+    def certain(self, query: str) -> Path | None:
+        """The one category the query is nothing but the name of, else None.
+
+        Conservative, as a filter hides the rest of the catalogue: every word of
+        the query is the category's name ("bicycles", "home and garden"), and
+        every other category it names sits on the same branch (a parent whose
+        name it also holds), so "bags" under two roots stays a boost.
+        """
+        asked = words(query)
+        match = self.match(query)
+        whole = [p for p in match.paths if self._names[p] == asked]
+        if not whole:
+            return None
+        best = min(whole, key=len)
+        for path in match.paths:
+            if path[: len(best)] != best and best[: len(path)] != path:
+                return None
+        return best

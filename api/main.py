@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, images, listings, predict, search, users
+from api.routes import health, images, listings, predict, search, suggest, users
 from api.service import SearchService
 from api.settings import Settings
 
@@ -70,7 +70,7 @@ def create_app(settings: Settings, service: SearchService | None = None) -> Fast
     app.state.service = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, search, listings, users, predict, images):
+    for module in (health, search, suggest, listings, users, predict, images):
         app.include_router(module.router)
     if importlib.util.find_spec(PAGE_ROUTES) is not None:
         app.include_router(importlib.import_module(PAGE_ROUTES).router)

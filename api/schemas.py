@@ -44,6 +44,39 @@ class Filters(BaseModel):
         return any(v not in (None, "") for v in self.model_dump().values())
 
 
+# Query understanding (``api.understanding``): what the words of a query were read as.
+ParsedKind = Literal["price", "place", "category"]
+Reading = Literal["price", "place", "category", "spelling"]
+
+
+class ParsedFilter(BaseModel):
+    """One filter taken from the query's words: what a chip on the page shows."""
+
+    kind: ParsedKind
+    words: str = Field(description="The words of the query it came from, e.g. 'under £100'.")
+    label: str = Field(description="How to show it: 'under £100', 'in London', 'Bicycles'.")
+
+
+class SpellingFix(BaseModel):
+    typed: str
+    corrected: str
+
+
+class Understood(BaseModel):
+    """What the service read in the query's words (``understand: true``)."""
+
+    text: str = Field(description="The text that was searched, filter words taken out.")
+    filters: Filters = Field(
+        description="Only the filters taken from the words (an explicit filter wins over one)."
+    )
+    category_mode: Literal["filter", "boost"] | None = Field(
+        description="A category named in the words: a filter when the match is certain, "
+        "else a boost of its listings; null when none is named."
+    )
+    parsed: list[ParsedFilter] = Field(description="The filters applied, each with its words.")
+    corrections: list[SpellingFix] = Field(description="Words corrected against the catalogue.")
+
+
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +87,15 @@ class SearchRequest(BaseModel):
     filters: Filters = Field(default_factory=Filters)
     user_id: str | None = Field(None, min_length=1, max_length=128)
     personalise: bool = True
+    understand: bool = Field(
+        True, description="Read price, place and category words as filters and fix typos."
+    )
+    ignore_parsed: list[Reading] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Readings to leave out, their words searched as typed: a removed chip "
+        "('price', 'place', 'category'), or 'spelling' to search the words as typed.",
+    )
     facets: bool = Field(
         False,
         description="Count categories, sub-categories, price bands and areas over every "
@@ -140,6 +182,21 @@ class SearchResponse(BaseModel):
     took_ms: float = Field(description="Time spent in the search service.")
     model_version: str = Field(description="Fingerprint of the model that embedded the query.")
     facets: SearchFacets | None = Field(None, description="When the request asked for facets.")
+    understood: Understood | None = Field(
+        None, description="What the words were read as (null when `understand` is false)."
+    )
+    did_you_mean: str | None = Field(
+        None, description="The corrected query that was searched, when spelling changed it."
+    )
+
+
+class Suggestion(BaseModel):
+    text: str
+    kind: Literal["title", "category"]
+
+
+class SuggestResponse(BaseModel):
+    suggestions: list[Suggestion]
 
 
 class ListingIn(BaseModel):

@@ -47,6 +47,7 @@ from api.schemas import (
 )
 from api.serving_state import Channels, Snapshot
 from api.settings import RankingConfig, Settings
+from api.understanding.parser import read_query
 from indexing.store import Store
 from indexing.vector_index import VectorIndex
 from multimodal.data.catalogue import Listing
@@ -65,6 +66,8 @@ class Query:
     personalise: bool = True
     facets: bool = False
     group_reposts: bool = True
+    understand: bool = True  # read price, place and category words as filters, fix typos
+    ignore_parsed: frozenset[str] = frozenset()  # readings not to make (removed chips)
 
 
 class QueryEmbedder:
@@ -149,8 +152,14 @@ class SearchPipeline:
             raise InvalidInput(f"k must be between 1 and {MAX_K}")
         if not 0 <= query.offset <= settings.max_offset:
             raise InvalidInput(f"offset must be between 0 and {settings.max_offset}")
+        reading = None
+        if text is not None and query.understand:
+            reading = read_query(
+                text, query.filters, live.language, self._categories(live), query.ignore_parsed
+            )
+            text = reading.text
         index = channels.index
-        allowed = self._allowed(query.filters)
+        allowed = self._allowed(reading.filters if reading else query.filters)
         vector = self.embed.embed(text, query.image)
         depth = max(settings.candidate_pool, query.offset + query.k)
         ranked = {"dense": _dense_hits(live, index.listings, vector, depth, allowed)}
@@ -221,6 +230,8 @@ class SearchPipeline:
             facets=count_facets(live.facets, matches, groups, settings.facets)
             if query.facets
             else None,
+            understood=reading.understood if reading else None,
+            did_you_mean=reading.did_you_mean if reading else None,
         )
 
     def price_context(self, fid: int, live: Snapshot, channels: Channels) -> PriceContext | None:

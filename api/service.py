@@ -33,6 +33,8 @@ from api.schemas import (
     PredictResponse,
     SearchResponse,
     SimilarResponse,
+    Suggestion,
+    SuggestResponse,
 )
 from api.search_pipeline import Query, QueryEmbedder, SearchPipeline, faiss_threads, fid_of
 from api.security import safe_image_path
@@ -167,6 +169,11 @@ class SearchService:
 
     def search(self, query: Query) -> SearchResponse:
         return self._pipeline.search(query, self._live, self._channels)
+
+    def suggest(self, typed: str, limit: int) -> SuggestResponse:
+        """Completions from the live catalogue's titles and categories (``api.suggest``)."""
+        found = self._live.language.suggest(typed, limit)
+        return SuggestResponse(suggestions=[Suggestion(text=s.text, kind=s.kind) for s in found])
 
     def similar(self, listing_id: str, k: int) -> SimilarResponse:
         return self._pipeline.similar(listing_id, k, self._live, self._channels)

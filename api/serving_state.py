@@ -20,6 +20,7 @@ import numpy as np
 from api.facets import FacetColumns
 from api.reposts import RepostGroups
 from api.settings import Settings
+from api.understanding.language import CatalogueLanguage
 from indexing.index_store import (
     Contents,
     IndexDamaged,
@@ -57,6 +58,9 @@ class Snapshot:
     photo_owner: dict[int, int]  # image fid -> listing fid
     reposts: RepostGroups
     facets: FacetColumns
+    # Its words, places and phrases (typos, spoken filters, suggestions): built with
+    # the snapshot, grown by each write, shared by the snapshots a write derives.
+    language: CatalogueLanguage
 
     @classmethod
     def of(cls, records: list[Record]) -> Snapshot:
@@ -67,6 +71,7 @@ class Snapshot:
             photo_owner={i: r.fid for r in records for i in r.image_fids},
             reposts=RepostGroups.build((r.fid, r.listing, r.image_digests) for r in records),
             facets=FacetColumns.build(rows),
+            language=CatalogueLanguage.of([r.listing for r in records]),
         )
 
     def with_listing(
@@ -74,12 +79,14 @@ class Snapshot:
     ) -> Snapshot:
         """``digests``: the SHA-256 of each photo's file, as the store keeps them."""
         base = self.without(fid)
+        self.language.add(listing)
         return Snapshot(
             rows={**base.rows, fid: listing},
             fids={**base.fids, listing.id: fid},
             photo_owner={**base.photo_owner, **dict.fromkeys(image_fids, fid)},
             reposts=base.reposts.with_listing(fid, listing, digests),
             facets=base.facets.with_listing(fid, listing),
+            language=self.language,
         )
 
     def without(self, fid: int) -> Snapshot:
@@ -89,7 +96,9 @@ class Snapshot:
             return self
         fids.pop(old.id, None)
         owner = {i: f for i, f in self.photo_owner.items() if f != fid}
-        return Snapshot(rows, fids, owner, self.reposts.without(fid), self.facets.without(fid))
+        return Snapshot(
+            rows, fids, owner, self.reposts.without(fid), self.facets.without(fid), self.language
+        )
 
     def photos_of(self, fid: int) -> list[int]:
         return [i for i, f in self.photo_owner.items() if f == fid]

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bench", help="run a benchmark (all of them if none is named), write reports/<name>.json"
     )
     benchmarks = parser.add_subparsers(dest="benchmark", required=False, metavar="BENCHMARK")
-    for add in (_reindex, _reindex_memory, _scaling, _encode, _search, _reliability):
+    for add in (_reindex, _reindex_memory, _scaling, _encode, _search, _suggest, _reliability):
         add(benchmarks)
     # No benchmark named: run them all, each with its defaults.
     parser.set_defaults(handler=run_all_handler(benchmarks))
@@ -292,6 +292,41 @@ def run_search(args: argparse.Namespace) -> int:
         if args.scale
         else None,
     )
+    return 0
+
+
+# -- suggest --------------------------------------------------------------------------
+
+
+def _suggest(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "suggest",
+        help="/suggest latency over HTTP and the text search p50 with query understanding "
+        "on and off → reports/suggest_bench.json",
+    )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--prefixes", type=int, default=500, help="timed /suggest requests")
+    parser.add_argument(
+        "--searches",
+        type=int,
+        default=200,
+        help="queries, each searched with understanding on and off",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPORTS / "suggest_bench.json")
+    parser.set_defaults(handler=_one_line(run_suggest))
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    from api.settings import Settings
+    from benchmarks.suggest import SuggestBenchConfig, run_suggest_bench
+
+    config = SuggestBenchConfig(
+        prefixes=_positive("prefixes", args.prefixes),
+        searches=_positive("searches", args.searches),
+        seed=args.seed,
+    )
+    run_suggest_bench(Settings(data=_data(args)), config, args.out)
     return 0
 
 

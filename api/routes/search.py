@@ -39,6 +39,8 @@ def _query(request: SearchRequest, image: Image.Image | None) -> Query:
         personalise=request.personalise,
         facets=request.facets,
         group_reposts=request.group_reposts,
+        understand=request.understand,
+        ignore_parsed=frozenset(request.ignore_parsed),
     )
 
 

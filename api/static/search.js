@@ -60,11 +60,12 @@ function buildBody(offset) {
     user_id: state.user || null,
     personalise: canActAsUser() && els.personalise.checked,
     facets: true,
+    ignore_parsed: ignoredReadings(text), // chips.js: the readings a click removed
   };
 }
 
 function signatureOf(body) {
-  return JSON.stringify([body.text, state.photo?.id ?? null, body.filters]);
+  return JSON.stringify([body.text, state.photo?.id ?? null, body.filters, body.ignore_parsed]);
 }
 
 function scheduleSearch() {
@@ -118,6 +119,7 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
     if (!append) {
       els.results.replaceChildren();
       els.loadMore.hidden = true;
+      showUnderstood(null);
     }
     showState("error", `Search failed: ${err.message}`, { retry: true });
     setStatus("");
@@ -138,6 +140,7 @@ async function runSearch({ append = false, keepRanks = false, quiet = false } = 
   }
   renderResults(results, { append, previousRanks });
   if (!append) renderFacets(payload.facets);
+  if (!append) showUnderstood(payload);
   els.loadMore.hidden = results.length < PAGE_SIZE;
   const shown = append ? els.results.children.length : results.length;
   setStatus(describe(payload, shown, body));
@@ -209,6 +212,7 @@ function showWelcome() {
   renderFacets(null);
   els.results.replaceChildren();
   els.loadMore.hidden = true;
+  showUnderstood(null);
   els.heading.textContent = "Find something second-hand";
   els.heading.title = "";
   setStatus("");

@@ -32,7 +32,10 @@ def photo_of(catalogue: CleanCatalogue) -> tuple[Listing, bytes]:
 
 def test_text_search_answers_the_contract(client: TestClient) -> None:
     body = search(client, text="acoustic guitar", k=5)
-    assert set(body) == {"results", "total_candidates", "took_ms", "model_version", "facets"}
+    assert set(body) == {
+        "results", "total_candidates", "took_ms", "model_version", "facets",
+        "understood", "did_you_mean",
+    }  # fmt: skip
     assert len(body["results"]) == 5
     assert all(set(r) == RESULT_FIELDS for r in body["results"])
     assert body["model_version"] == client.get("/readyz").json()["model_version"]
