@@ -3,7 +3,8 @@
 A small catalogue with known counts, served by a real ``SearchService`` over a
 store, a BM25 index and vectors from the hashing embedder (no model to load):
 33 bike listings (two of them re-posts) among lamps, so "bike" matches exactly
-the bikes while a page shows only a few of them.
+the bikes while a page shows only a few of them. "bike" names the Bikes category
+exactly, so these queries leave understanding off: the counts are over the words.
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ def counts(values) -> dict[str, int]:
 
 
 def test_facets_count_every_match_not_the_page(service: SearchService) -> None:
-    response = service.search(Query(text="bike", k=5, facets=True, group_reposts=False))
+    response = service.search(
+        Query(text="bike", understand=False, k=5, facets=True, group_reposts=False)
+    )
     assert len(response.results) == 5
     assert response.total_candidates == 33
     facets = response.facets
@@ -135,13 +138,25 @@ def test_facets_count_every_match_not_the_page(service: SearchService) -> None:
 def test_facets_count_after_filters(service: SearchService) -> None:
     near = service.search(
         Query(
-            text="bike", k=5, facets=True, group_reposts=False, filters=Filters(location="london")
+            text="bike",
+            understand=False,
+            k=5,
+            facets=True,
+            group_reposts=False,
+            filters=Filters(location="london"),
         )
     )
     assert near.total_candidates == 12
     assert counts(near.facets.categories) == {"Sports": 12}
     cheap = service.search(
-        Query(text="bike", k=5, facets=True, group_reposts=False, filters=Filters(price_max=25))
+        Query(
+            text="bike",
+            understand=False,
+            k=5,
+            facets=True,
+            group_reposts=False,
+            filters=Filters(price_max=25),
+        )
     )
     assert counts(cheap.facets.categories) == {"Sports": 4, "Kids": 10}
     # a band's bounds narrow to exactly its count
@@ -149,6 +164,7 @@ def test_facets_count_after_filters(service: SearchService) -> None:
     narrowed = service.search(
         Query(
             text="bike",
+            understand=False,
             k=5,
             group_reposts=False,
             filters=Filters(price_min=band.min, price_max=band.max),
@@ -158,17 +174,19 @@ def test_facets_count_after_filters(service: SearchService) -> None:
 
 
 def test_grouped_facets_and_total_count_each_ad_once(service: SearchService) -> None:
-    response = service.search(Query(text="bike", k=5, facets=True))
+    response = service.search(Query(text="bike", understand=False, k=5, facets=True))
     assert response.total_candidates == 31  # s20 re-posts s1; s21 shares s2's photo
     assert counts(response.facets.categories) == {"Sports": 21, "Kids": 10}
     # a group counts under each value one of its copies has: what that filter would find
     assert counts(response.facets.locations) == {"London": 11, "West Yorkshire": 11, "Bristol": 10}
-    london = service.search(Query(text="bike", k=5, filters=Filters(location="London")))
+    london = service.search(
+        Query(text="bike", understand=False, k=5, filters=Filters(location="London"))
+    )
     assert london.total_candidates == 11
 
 
 def test_facets_only_when_asked(service: SearchService) -> None:
-    assert service.search(Query(text="bike", k=5)).facets is None
+    assert service.search(Query(text="bike", understand=False, k=5)).facets is None
 
 
 def test_a_photo_query_counts_its_candidate_pool(service: SearchService) -> None:
@@ -188,9 +206,12 @@ def deep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchService]:
 
 
 def test_grouping_happens_before_paging(deep: SearchService) -> None:
-    whole = deep.search(Query(text="mountain bike", k=100))
+    whole = deep.search(Query(text="mountain bike", understand=False, k=100))
     assert whole.total_candidates == len(whole.results) == 46  # 48 listings, 2 re-posts
-    pages = [deep.search(Query(text="mountain bike", k=7, offset=o)) for o in range(0, 46, 7)]
+    pages = [
+        deep.search(Query(text="mountain bike", understand=False, k=7, offset=o))
+        for o in range(0, 46, 7)
+    ]
     paged = [r.id for page in pages for r in page.results]
     assert paged == [r.id for r in whole.results]  # page 2 continues page 1
     groups = [frozenset([r.id, *r.also_listed]) for page in pages for r in page.results]
@@ -200,7 +221,7 @@ def test_grouping_happens_before_paging(deep: SearchService) -> None:
 
 
 def test_the_opt_out_lists_every_copy(deep: SearchService) -> None:
-    every = deep.search(Query(text="mountain bike", k=100, group_reposts=False))
+    every = deep.search(Query(text="mountain bike", understand=False, k=100, group_reposts=False))
     assert every.total_candidates == len(every.results) == 48
     assert all(r.also_listed == [] for r in every.results)
 
