@@ -24,6 +24,7 @@ from PIL import Image
 from api.catalogue_writes import ADMIN, Author, CatalogueWriter, listing_out
 from api.domain_errors import InvalidInput, NotFound
 from api.listing_photos import PhotoFolder
+from api.observability.metrics import index_reloaded
 from api.personalisation import UserProfile
 from api.schemas import (
     EventOut,
@@ -125,6 +126,7 @@ class SearchService:
             level_with_store(channels, self.store, records, self.embedder.fingerprint)
             self._channels, self._live = channels, Snapshot.of(records)
             self._pipeline.forget_profiles()
+        index_reloaded()
         log.info("now serving index %s (%d listings)", index.path.name, index.manifest.count)
         return True
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from api.observability.metrics import reload_failed
 from api.settings import Settings
 from indexing.index_store import (
     Contents,
@@ -136,11 +137,13 @@ def load_newer(settings: Settings, embedder, serving: IndexVersion) -> IndexVers
     try:
         index = IndexVersion.load(current, embedder.fingerprint)
     except UNLOADABLE as exc:
+        reload_failed()
         log.warning(
             "index %s not loaded, still serving %s: %s", current.name, serving.path.name, exc
         )
         return None
     if index.manifest.dim != embedder.dim:
+        reload_failed()
         log.warning("index %s not loaded: dimension %d", current.name, index.manifest.dim)
         return None
     return index
