@@ -75,5 +75,8 @@ def json_logging(config: dict[str, Any]) -> Iterator[None]:
     try:
         yield
     finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
         root.handlers[:] = handlers
         root.setLevel(level)
