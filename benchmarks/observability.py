@@ -8,7 +8,9 @@ difference between a pair is the middleware:
 
 - ``GET /healthz``: the middleware alone, on a route that does nothing;
 - ``POST /search`` with a text query, the query-embedding cache off so every
-  query runs the model as an unseen one does (the text row of ``bench search``).
+  query runs the model as an unseen one does (the text row of ``bench search``);
+- ``POST /search`` with one text query again and again, answered from the
+  cache: the whole search route without the model's run-to-run noise.
 
 The report gives each app's percentiles and the median of the paired
 differences (``on - off``), the figure checked against the 0.5 ms budget.
@@ -64,8 +66,9 @@ def _scope(method: str, path: str, body: bytes) -> dict:
     }
 
 
-async def _call(app, method: str, path: str, body: bytes = b"") -> float:
-    """Seconds for ``app`` to answer one request; a non-2xx answer is an error."""
+async def _call(app, method: str, path: str, body: bytes = b"") -> tuple[float, float]:
+    """Wall and CPU seconds (this process, all threads) for ``app`` to answer one request;
+    a non-2xx answer is an error."""
     delivered = False
     status = 0
 
@@ -81,87 +84,133 @@ async def _call(app, method: str, path: str, body: bytes = b"") -> float:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await app(_scope(method, path, body), receive, send)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     if not 200 <= status < 300:
         raise RuntimeError(f"{method} {path} answered {status}")
-    return seconds
+    return seconds, cpu_seconds
 
 
 async def _paired(apps: dict, requests: list[tuple[str, str, bytes]]) -> dict:
-    """Each request to both apps, the first one alternating; percentiles and paired deltas."""
-    times: dict[str, list[float]] = {name: [] for name in apps}
+    """Each request to both apps, the first one alternating: wall-time percentiles, and the
+    median paired difference in wall time and in CPU time (the steadier one on a busy
+    machine: another process's turn on the core is not counted)."""
+    wall: dict[str, list[float]] = {name: [] for name in apps}
+    cpu: dict[str, list[float]] = {name: [] for name in apps}
     names = list(apps)
     for n, (method, path, body) in enumerate(requests):
         for name in names if n % 2 == 0 else reversed(names):
-            times[name].append(await _call(apps[name], method, path, body))
-    deltas_ms = (np.asarray(times["on"]) - np.asarray(times["off"])) * 1000
-    on, off = percentiles(times["on"]), percentiles(times["off"])
+            seconds, cpu_seconds = await _call(apps[name], method, path, body)
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+
+    def median_difference_ms(times: dict[str, list[float]]) -> float:
+        deltas = np.asarray(times["on"]) - np.asarray(times["off"])
+        return round(float(np.median(deltas)) * 1000, 4)
+
+    on, off = percentiles(wall["on"]), percentiles(wall["off"])
     return {
         "on": on,
         "off": off,
+        "cpu_p50_ms": {name: percentiles(cpu[name])["p50_ms"] for name in names},
         "p50_difference_ms": round(on["p50_ms"] - off["p50_ms"], 4),
-        "paired_median_difference_ms": round(float(np.median(deltas_ms)), 4),
+        "paired_median_difference_ms": median_difference_ms(wall),
+        "paired_median_cpu_difference_ms": median_difference_ms(cpu),
     }
+
+
+def _apps_over(service, settings: Settings) -> dict:
+    """The app with observability and the app without, over the one ``service``."""
+    from api.main import create_app
+
+    apps = {}
+    for name, on in (("on", True), ("off", False)):
+        apps[name] = create_app(settings.model_copy(update={"observability": on}), service)
+        apps[name].state.service = service  # what the lifespan would set
+    return apps
+
+
+def _rows(settings: Settings, rows: dict[str, list], progress: Callable[[str], None]) -> dict:
+    """Each row's requests sent in pairs, over one service opened with ``settings``."""
+    from api.service import SearchService
+
+    progress("loading the service")
+    service = SearchService.open(settings)
+    try:
+        service.warm_up()
+        apps = _apps_over(service, settings)
+        measured = {}
+        for name, requests in rows.items():
+            progress(name)
+            measured[name] = asyncio.run(_paired(apps, requests))
+        measured["listings"] = service.size
+        return measured
+    finally:
+        service.close()
 
 
 def run_observability_bench(
     settings: Settings, config: ObservabilityBenchConfig, out: Path, progress: Callable[[str], None]
 ) -> dict:
-    from api.main import create_app
     from api.observability.logs import json_logging, logging_config
-    from api.service import SearchService
 
-    # No embedding cache: each text query runs the model, however often it is sent.
-    base = settings.model_copy(update={"query_cache_size": 0, "index_poll_seconds": 0})
-    progress("loading the service")
-    service = SearchService.open(base)
-    service.warm_up()
-    apps = {}
-    for name, on in (("on", True), ("off", False)):
-        apps[name] = create_app(base.model_copy(update={"observability": on}), service)
-        apps[name].state.service = service  # what the lifespan would set
-    material = QueryMaterial.from_store(settings, config.seed)
-    texts = list(itertools.islice(material.texts, config.text_requests))
-    text_requests = [
-        ("POST", "/search", json.dumps({"text": text, "k": config.k}).encode()) for text in texts
-    ]
-    health_requests = [("GET", "/healthz", b"")] * config.health_requests
+    settings = settings.model_copy(update={"index_poll_seconds": 0})
+    texts = list(itertools.islice(QueryMaterial.from_store(settings, config.seed).texts,
+                                  config.text_requests))  # fmt: skip
+    text_bodies = [json.dumps({"text": text, "k": config.k}).encode() for text in texts]
     with tempfile.TemporaryDirectory(prefix="observability-bench-") as tmp:
+        log_file = Path(tmp) / "server.log"
         log_config = logging_config()
         log_config["handlers"]["stderr"] = {
             "class": "logging.FileHandler",
-            "filename": str(Path(tmp) / "server.log"),
+            "filename": str(log_file),
             "formatter": "json",
         }
-        try:
-            with json_logging(log_config):
-                progress("GET /healthz")
-                health = asyncio.run(_paired(apps, health_requests))
-                progress("POST /search (text)")
-                text = asyncio.run(_paired(apps, text_requests))
-                logged = sum(1 for _ in (Path(tmp) / "server.log").open())
-        finally:
-            service.close()
+        with json_logging(log_config):
+            # No embedding cache: each text query runs the model, however often it is sent.
+            uncached = _rows(
+                settings.model_copy(update={"query_cache_size": 0}),
+                {
+                    "healthz": [("GET", "/healthz", b"")] * config.health_requests,
+                    "search_text": [("POST", "/search", body) for body in text_bodies],
+                },
+                progress,
+            )
+            # One query again and again from the cache: the route without the model's noise.
+            cached = _rows(
+                settings,
+                {
+                    "search_text_cached": [("POST", "/search", text_bodies[0])]
+                    * config.text_requests
+                },
+                progress,
+            )
+            logged = sum(1 for _ in log_file.open())
+    text = uncached["search_text"]
     report = {
         "machine": machine_info(),
         "data": str(settings.data),
-        "listings": service.size,
-        "healthz": health,
+        "listings": uncached["listings"],
+        "healthz": uncached["healthz"],
         "search_text": text,
+        "search_text_cached": cached["search_text_cached"],
         "access_lines_written": logged,
         "budget_ms": BUDGET_MS,
-        "within_budget": text["paired_median_difference_ms"] <= BUDGET_MS,
         "config": asdict(config),
         "method": "in-process ASGI, two apps over one service, each request sent to both "
         "(alternating which first); the JSON access log written to a file",
     }
+    rows = {"text": text, "cached text": cached["search_text_cached"]}
+    rows["/healthz"] = uncached["healthz"]
     summary = (
         f"observability bench: text p50 {text['off']['p50_ms']:.2f} ms off, "
-        f"{text['on']['p50_ms']:.2f} ms on "
-        f"(paired median +{text['paired_median_difference_ms']:.3f} ms); "
-        f"/healthz +{health['paired_median_difference_ms']:.3f} ms"
+        f"{text['on']['p50_ms']:.2f} ms on; paired median wall / CPU: "
+        + ", ".join(
+            f"{name} +{row['paired_median_difference_ms']:.3f} / "
+            f"+{row['paired_median_cpu_difference_ms']:.3f} ms"
+            for name, row in rows.items()
+        )
     )
     write_report(report, out, summary)
     return report
