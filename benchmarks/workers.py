@@ -3,8 +3,9 @@
 ``marketplace serve --workers N`` is started for each count in turn (the same
 data, model and index), and from this process the benchmark measures text
 latency one query at a time (p50/p99) and text throughput under a closed
-loop at each concurrency level, every query a string not sent before (so no
-worker answers from its embedding cache), as ``bench search`` does.
+loop at each concurrency level, with query strings that server has not seen
+(so no worker answers from its embedding cache until the strings wrap round),
+as ``bench search`` does.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ def run_workers_bench(
     if len(material.texts) < needed * 2:
         raise BenchError("the catalogue is too small for the benchmark's query set")
     texts = iter(material.texts)
+    latency_texts = {n: list(itertools.islice(texts, config.latency_text)) for n in config.workers}
+    # Each server is fresh, so the runs may share strings; within a run they wrap round
+    # only after every remaining one was sent.
+    load_bodies = itertools.cycle({"text": t, "k": config.k} for t in texts)
     runs = []
     for workers in config.workers:
-        latency_bodies = [
-            {"text": t, "k": config.k} for t in itertools.islice(texts, config.latency_text)
-        ]
+        latency_bodies = [{"text": t, "k": config.k} for t in latency_texts[workers]]
         log_path = Path(tempfile.gettempdir()) / f"marketplace-workers-bench-{workers}.log"
         progress(f"{workers} worker(s): starting")
         with serve(
@@ -61,10 +64,9 @@ def run_workers_bench(
             throughput = []
             for concurrency in config.concurrency:
                 progress(f"{workers} worker(s): concurrency {concurrency}")
-                bodies = ({"text": t, "k": config.k} for t in texts)
                 throughput.append(
                     measure_throughput(
-                        server.base_url, bodies, concurrency, config.seconds_per_level
+                        server.base_url, load_bodies, concurrency, config.seconds_per_level
                     )
                 )
         runs.append(
