@@ -81,7 +81,7 @@ def record_request(method: str, route: str, status: int, query_kind: str, second
     LATENCY.labels(method, route, query_kind).observe(seconds)
 
 
-class _Shown:
+class _LastServing:
     """The serving labels this process last set to 1, so a reload can set them to 0."""
 
     labels: tuple[str, str] | None = None
@@ -91,10 +91,10 @@ def record_serving(service: SearchService) -> None:
     """Set the serving gauges from ``service`` (cheap: a few attribute reads)."""
     manifest = service.index.manifest
     labels = (str(manifest.version), service.model_version)
-    if _Shown.labels is not None and _Shown.labels != labels:
-        SERVING.labels(*_Shown.labels).set(0)
+    if _LastServing.labels is not None and _LastServing.labels != labels:
+        SERVING.labels(*_LastServing.labels).set(0)
     SERVING.labels(*labels).set(1)
-    _Shown.labels = labels
+    _LastServing.labels = labels
     INDEX_VERSION.set(manifest.version)
     LISTINGS.set(service.size)
 
