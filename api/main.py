@@ -4,6 +4,12 @@ The model and the index are loaded once per process and warmed up (one text
 and one photo query) before the app serves, so the first user never pays for
 lazy initialisation and ``/readyz`` only says ready when a query would be fast.
 While it serves, a watch swaps in each new index version a reindex writes.
+
+``app_from_settings`` is the factory ``marketplace serve --workers N`` gives
+uvicorn: each worker process builds its app from ``MARKETPLACE_*`` variables
+and loads and warms its own service. Every request passes through
+``api.observability`` (request id, metrics, JSON access log) unless
+``settings.observability`` is off.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, images, listings, predict, search, suggest, users
+from api.observability.metrics import forget_this_process, record_serving, reload_failed
+from api.observability.middleware import ObservabilityMiddleware
+from api.routes import health, images, listings, metrics, predict, search, suggest, users
 from api.service import SearchService
 from api.settings import Settings
 
@@ -35,7 +43,9 @@ async def _follow_reindexes(service: SearchService, every_s: float) -> None:
         try:
             await run_in_threadpool(service.reload_index)
         except Exception:  # a bad version must not stop the server or this watch
+            reload_failed()
             log.exception("reloading the index failed; still serving the previous version")
+        record_serving(service)  # its listing count moves with every write
 
 
 def create_app(settings: Settings, service: SearchService | None = None) -> FastAPI:
@@ -46,7 +56,13 @@ def create_app(settings: Settings, service: SearchService | None = None) -> Fast
         loaded = service or await run_in_threadpool(SearchService.open, settings)
         await run_in_threadpool(loaded.warm_up)
         app.state.service = loaded
-        log.info("ready: %d listings, model %s", loaded.size, loaded.model_version)
+        record_serving(loaded)
+        log.info(
+            "ready: %d listings, model %s",
+            loaded.size,
+            loaded.model_version,
+            extra={"fields": {"index_version": loaded.index.manifest.version}},
+        )
         watcher = None
         if settings.index_poll_seconds > 0:
             watcher = asyncio.create_task(_follow_reindexes(loaded, settings.index_poll_seconds))
@@ -56,6 +72,7 @@ def create_app(settings: Settings, service: SearchService | None = None) -> Fast
             if watcher is not None:
                 watcher.cancel()
             app.state.service = None
+            forget_this_process()
             if service is None:
                 loaded.close()
 
@@ -70,8 +87,15 @@ def create_app(settings: Settings, service: SearchService | None = None) -> Fast
     app.state.service = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, search, suggest, listings, users, predict, images):
+    if settings.observability:  # added last: outermost, so it sees the body cap's 413s too
+        app.add_middleware(ObservabilityMiddleware)
+    for module in (health, search, suggest, listings, users, predict, images, metrics):
         app.include_router(module.router)
     if importlib.util.find_spec(PAGE_ROUTES) is not None:
         app.include_router(importlib.import_module(PAGE_ROUTES).router)
     return app
+
+
+def app_from_settings() -> FastAPI:
+    """The app over ``Settings()`` from the environment: one per ``serve --workers N`` worker."""
+    return create_app(Settings())

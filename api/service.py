@@ -24,6 +24,7 @@ from PIL import Image
 from api.catalogue_writes import ADMIN, Author, CatalogueWriter, listing_out
 from api.domain_errors import InvalidInput, NotFound
 from api.listing_photos import PhotoFolder
+from api.observability.metrics import index_reloaded
 from api.personalisation import UserProfile
 from api.schemas import (
     EventOut,
@@ -128,6 +129,7 @@ class SearchService:
             self._channels, self._live = channels, Snapshot.of(records)
             self._pipeline.forget_profiles()
             self._pipeline.warm_price_context(self._live, self._channels)
+        index_reloaded()
         log.info("now serving index %s (%d listings)", index.path.name, index.manifest.count)
         return True
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from api.facets import FacetColumns
+from api.observability.metrics import reload_failed
 from api.reposts import RepostGroups
 from api.settings import Settings
 from api.understanding.language import CatalogueLanguage
@@ -178,11 +179,13 @@ def load_newer(settings: Settings, embedder, serving: IndexVersion) -> IndexVers
     try:
         index = IndexVersion.load(current, embedder.fingerprint)
     except UNLOADABLE as exc:
+        reload_failed()
         log.warning(
             "index %s not loaded, still serving %s: %s", current.name, serving.path.name, exc
         )
         return None
     if index.manifest.dim != embedder.dim:
+        reload_failed()
         log.warning("index %s not loaded: dimension %d", current.name, index.manifest.dim)
         return None
     return index

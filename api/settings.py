@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     max_text_batch: int = Field(32, ge=1)
     # One query scans a few thousand vectors: an OpenMP team costs more than it saves.
     faiss_threads: int = Field(1, ge=1)
+    # Request ids, request metrics and the JSON access log (``api.observability``);
+    # off only to measure what they cost (``marketplace bench observability``).
+    observability: bool = True
 
     # Input caps (enforced by ``api.limits`` and ``api.image_input``): a request
     # over one is refused with a 4xx before any expensive work starts.

@@ -109,8 +109,10 @@ def serve(
     env: Mapping[str, str] | None = None,
     ready_timeout_s: float = 300,
     log_path: Path | None = None,
+    workers: int = 1,
 ) -> Iterator[RunningServer]:
-    """``marketplace serve --data <data>`` on a free loopback port, ready, then stopped.
+    """``marketplace serve --data <data> --workers <workers>`` on a free loopback port,
+    ready, then stopped.
 
     ``env`` replaces the environment (default: this process's). The server's
     output goes to ``log_path`` (default: a temporary file); if it exits before
@@ -118,7 +120,10 @@ def serve(
     process gets SIGTERM, then SIGKILL after 20 s.
     """
     port = free_port()
-    command = cli_command("serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port))
+    command = cli_command(
+        "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers),
+    )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     with _log_file(log_path) as log:
         started = time.perf_counter()

@@ -31,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bench", help="run a benchmark (all of them if none is named), write reports/<name>.json"
     )
     benchmarks = parser.add_subparsers(dest="benchmark", required=False, metavar="BENCHMARK")
-    for add in (_reindex, _reindex_memory, _scaling, _encode, _search, _suggest, _reliability):
+    for add in (
+        _reindex, _reindex_memory, _scaling, _encode, _search, _suggest, _reliability,
+        _observability, _workers,
+    ):  # fmt: skip
         add(benchmarks)
     # No benchmark named: run them all, each with its defaults.
     parser.set_defaults(handler=run_all_handler(benchmarks))
@@ -365,6 +368,59 @@ def run_reliability(args: argparse.Namespace) -> int:
         )
     )
     return 0 if report["ok"] else 1
+
+
+# -- serving: observability cost, worker processes ---------------------------------------
+
+
+def _observability(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "observability",
+        help="what the metrics + access-log middleware adds to a text search, in-process "
+        "→ reports/observability_bench.json",
+    )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--requests", type=int, default=400, help="text queries sent to each app")
+    parser.add_argument("--out", type=Path, default=REPORTS / "observability_bench.json")
+    parser.set_defaults(handler=_one_line(run_observability))
+
+
+def run_observability(args: argparse.Namespace) -> int:
+    from api.settings import Settings
+    from benchmarks.observability import ObservabilityBenchConfig, run_observability_bench
+
+    config = ObservabilityBenchConfig(text_requests=_positive("requests", args.requests))
+    run_observability_bench(Settings(data=_data(args)), config, args.out, _print_progress)
+    return 0
+
+
+def _workers(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "workers",
+        help="text latency and QPS with 1 and with N `serve --workers` processes "
+        "→ reports/workers_bench.json",
+    )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="counts to run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
+    parser.add_argument("--out", type=Path, default=REPORTS / "workers_bench.json")
+    parser.set_defaults(handler=_one_line(run_workers))
+
+
+def run_workers(args: argparse.Namespace) -> int:
+    from api.settings import Settings
+    from benchmarks.workers import WorkersBenchConfig, run_workers_bench
+
+    config = WorkersBenchConfig(
+        workers=tuple(_positive("workers", n) for n in args.workers),
+        seconds_per_level=args.seconds,
+    )
+    run_workers_bench(Settings(data=_data(args)), config, args.out, _print_progress)
+    return 0
+
+
+def _print_progress(what: str) -> None:
+    print(what, file=sys.stderr)
 
 
 # -- all of them ------------------------------------------------------------------------

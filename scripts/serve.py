@@ -1,18 +1,35 @@
-"""``marketplace serve``: the search API under uvicorn, model and index loaded once.
+"""``marketplace serve``: the search API under uvicorn, model and index loaded once per process.
 
 The service is loaded before uvicorn starts, so a missing or mismatched model
 or index is a one-line error rather than a server that starts and then fails.
-One worker process: the model is the memory, and the threadpool runs the
-plain ``def`` endpoints (CPU inference must not sit on the event loop).
+With ``--workers 1`` (the default) that service is the one served: one
+process, whose threadpool runs the plain ``def`` endpoints (CPU inference
+must not sit on the event loop). With ``--workers N`` uvicorn runs N worker
+processes from the app factory ``api.main:app_from_settings``: the check
+above runs once in the parent and its service is closed, the settings travel
+to the workers as ``MARKETPLACE_*`` variables, and each worker loads and warms
+its own service (N times the model's memory). The workers share the metrics
+through ``PROMETHEUS_MULTIPROC_DIR``, a folder emptied at start.
+
+Logging is configured here, once: JSON lines on stderr (``api.observability.logs``),
+uvicorn's own lines included and its plain access log replaced.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import tempfile
 from pathlib import Path
 
 from scripts.device_option import add_device_argument, check_device
 from scripts.errors import CliError
+
+log = logging.getLogger("api.serve")
+
+APP_FACTORY = "api.main:app_from_settings"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default 8000)")
     add_device_argument(parser, default=None)  # None: MARKETPLACE_DEVICE, else auto
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes, each with its own model and index (default 1)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -62,21 +85,105 @@ def load_service(settings):
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, host=args.host, port=args.port, device=args.device)
+    check_device(settings.device)
+    if args.workers < 1:
+        raise CliError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before anything imports prometheus-client: it picks its mode on import.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(empty_metrics_dir(settings.port))
+
+    from api.observability.logs import json_logging, logging_config
+
+    config = logging_config()
+    with json_logging(config):
+        if args.workers == 1:
+            return serve_one(settings, config)
+        return serve_workers(settings, args.workers, config)
+
+
+def serve_one(settings, log_config: dict) -> int:
+    """One process serving the service loaded here."""
     import uvicorn
 
     from api.main import create_app
-    from multimodal.device import describe
 
-    settings = settings_from(args, host=args.host, port=args.port, device=args.device)
-    check_device(settings.device)
     service = load_service(settings)
-    print(
-        f"serving {service.size} listings (model {service.model_version}, "
-        f"device {describe(service.embedder.device)}) "
-        f"on http://{settings.host}:{settings.port}"
-    )
+    _log_start(settings, service, workers=1)
     try:
-        uvicorn.run(create_app(settings, service), host=settings.host, port=settings.port)
+        uvicorn.run(
+            create_app(settings, service),
+            host=settings.host,
+            port=settings.port,
+            log_config=log_config,
+            access_log=False,
+        )
     finally:
         service.close()
     return 0
+
+
+def serve_workers(settings, workers: int, log_config: dict) -> int:
+    """``workers`` processes, each building its app from the environment."""
+    import uvicorn
+
+    service = load_service(settings)  # refuse a broken model or index here, in one line
+    _log_start(settings, service, workers=workers)
+    service.close()
+    os.environ.update(settings_environment(settings))
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config,
+        access_log=False,
+    )
+    return 0
+
+
+def settings_environment(settings) -> dict[str, str]:
+    """The ``MARKETPLACE_*`` variables that rebuild ``settings`` in a worker: every field
+    set explicitly (flags and variables alike), secrets included."""
+    fields = settings.model_fields_set
+    values = settings.model_dump(mode="json", include=fields)
+    environment = {}
+    for name in fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            text = value.get_secret_value()
+        elif isinstance(values[name], str):
+            text = values[name]
+        else:
+            text = json.dumps(values[name])
+        environment[f"MARKETPLACE_{name.upper()}"] = text
+    return environment
+
+
+def empty_metrics_dir(port: int) -> Path:
+    """The workers' shared metrics folder (``PROMETHEUS_MULTIPROC_DIR``, else one per port
+    in the temporary folder), emptied of an earlier run's files."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(given) if given else Path(tempfile.gettempdir()) / f"marketplace-metrics-{port}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder
+
+
+def _log_start(settings, service, workers: int) -> None:
+    from multimodal.device import describe
+
+    log.info(
+        "serving %d listings (model %s, device %s) on http://%s:%d with %d worker(s)",
+        service.size,
+        service.model_version,
+        describe(service.embedder.device),
+        settings.host,
+        settings.port,
+        workers,
+        extra={"fields": {"workers": workers, "index_version": service.index.manifest.version}},
+    )

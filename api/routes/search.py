@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from api.deps import ServiceDep, SettingsDep
 from api.errors import InputError
 from api.image_input import decode_base64_image, decode_image
+from api.observability.request_context import note_query_kind
 from api.schemas import Filters, SearchRequest, SearchResponse
 from api.search_pipeline import Query
 from api.security import USER_TOKEN_HEADER, check_user_token
@@ -62,6 +63,7 @@ def search(
     `total_candidates` counts the query's matches (groups, when grouped); each
     priced result may carry `price_context`; `facets: true` adds facet counts.
     """
+    note_query_kind(body.text, body.image)
     _check_personal(settings, body, token)
     image = decode_base64_image(body.image, settings) if body.image is not None else None
     return service.search(_query(body, image))
@@ -87,6 +89,8 @@ def search_upload(
 ) -> SearchResponse:
     """The same search as a multipart form, for browsers and ``curl -F image=@photo.jpg``
     (grouped by default, as ``POST /search``)."""
+    sent_photo = image is not None and bool(image.size or image.filename)  # not an empty part
+    note_query_kind(text, image if sent_photo else None)
     try:
         filters = Filters(
             price_min=price_min, price_max=price_max, category=category, location=location
