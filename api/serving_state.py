@@ -89,7 +89,7 @@ class Channels:
         """The version's own channels; its instance channel only when settings want it."""
         instances = None
         if index.instances is not None and settings.instance_channel:
-            instances = InstanceChannel(embedder.model.image, index.instances)
+            instances = InstanceChannel(embedder.image_encoder, index.instances)
         return cls(index, index.texts, instances)
 
     @property
@@ -115,7 +115,7 @@ def open_parts(settings: Settings) -> tuple[object, Store, IndexVersion]:
     if not store_path.is_file():
         raise StartupError(f"no catalogue store at {store_path}: run `marketplace reindex`")
     try:
-        embedder = Embedder.load(model_dir, settings.precision)
+        embedder = Embedder.load(model_dir, settings.precision, settings.engine)
         index = IndexDirectory(settings.resolved_index_dir).load_current(embedder.fingerprint)
     except UNLOADABLE as exc:
         raise StartupError(str(exc)) from exc

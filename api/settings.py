@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from multimodal.precision import Precision
+from multimodal.runtime.engine import Engine
 from multimodal.workspace import DEFAULT_HOME, REAL_DATA_DIR, Workspace
 
 # English words that carry no keyword evidence (see ``api.search_pipeline.keywords``).
@@ -107,6 +108,9 @@ class Settings(BaseSettings):
     torch_threads: int = Field(1, ge=1)
     # Encoder number format (``multimodal.precision``): bf16 where the CPU has it.
     precision: Precision = "auto"
+    # What runs the encoders (``multimodal.runtime``): auto = the ONNX runtime, falling
+    # back to torch when the export fails; torch = eager torch.
+    engine: Engine = "auto"
     max_text_batch: int = Field(32, ge=1)
     # One query scans a few thousand vectors: an OpenMP team costs more than it saves.
     faiss_threads: int = Field(1, ge=1)

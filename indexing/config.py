@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from multimodal.precision import Precision
+from multimodal.runtime.engine import Engine
 
 ApproximateKind = Literal["hnsw", "ivf"]
 ExecutorKind = Literal["local", "ray"]
@@ -49,6 +50,8 @@ class ReindexConfig:
     torch_threads: int = 2
     # Encoder number format (``multimodal.precision``): bf16 where the CPU has it.
     precision: Precision = "auto"
+    # What runs the encoders (``multimodal.runtime``): auto = the ONNX runtime.
+    engine: Engine = "auto"
     keep_versions: int = 2
     # The training feature cache (``Workspace.features_dir``): when at least
     # ``features_min_items`` listings need embedding, the local executor reuses

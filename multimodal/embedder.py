@@ -7,6 +7,10 @@ same eval transform the cached training features were computed with. The
 encoders run in the precision ``multimodal.precision`` picks (bf16 where the
 CPU has it), with the image encoder in channels-last layout, which oneDNN's
 convolutions run ~1.7x faster than the default layout even in fp32.
+
+By default (``engine="auto"``) the encoders run instead on the ONNX runtime
+(``multimodal.runtime``), exported once from the bundle and cached beside it;
+torch stays the fallback (``engine="torch"``) and runs the small heads.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from multimodal.bundle import Manifest, load_model
 from multimodal.data.transforms import eval_transform
 from multimodal.fusion import MultimodalModel
 from multimodal.precision import Precision, autocast, resolve_precision
+from multimodal.runtime.cache import open_encoders
+from multimodal.runtime.engine import Engine
+from multimodal.runtime.session import OnnxEncoders, RuntimeImageEncoder
 
 
 def _inference(method: Callable) -> Callable:
@@ -48,13 +55,18 @@ class ListingContent:
 
 class Embedder:
     def __init__(
-        self, model: MultimodalModel, manifest: Manifest, precision: Precision = "auto"
+        self,
+        model: MultimodalModel,
+        manifest: Manifest,
+        precision: Precision = "auto",
+        runtime: OnnxEncoders | None = None,
     ) -> None:
         self.model = model.eval()
+        self.runtime = runtime
         self.model.image.to(memory_format=torch.channels_last)
         self.manifest = manifest
         self.precision = resolve_precision(precision)
-        if self.precision == "bf16":
+        if self.precision == "bf16" and runtime is None:
             # A short query is bound by reading the text encoder's weights: autocast
             # would re-cast them on every call, so they are stored in bf16 once.
             self.model.text.to(torch.bfloat16)
@@ -63,10 +75,14 @@ class Embedder:
         self._image_batch = manifest.config.image.batch_size
 
     @classmethod
-    def load(cls, model_dir: Path, precision: Precision = "auto") -> Embedder:
+    def load(
+        cls, model_dir: Path, precision: Precision = "auto", engine: Engine = "auto"
+    ) -> Embedder:
         """Load a bundle and run one tiny forward pass, so the first real call is not slow."""
         model, manifest, _ = load_model(Path(model_dir))
-        embedder = cls(model, manifest, precision)
+        size = manifest.config.image.image_size
+        runtime = open_encoders(Path(model_dir), model, manifest.fingerprint, size, engine)
+        embedder = cls(model, manifest, precision, runtime)
         embedder.embed_query("warm up", Image.new("RGB", (32, 32)))
         return embedder
 
@@ -86,12 +102,28 @@ class Embedder:
     def labels(self) -> list[str]:
         return list(self.manifest.labels)
 
+    @property
+    def engine(self) -> str:
+        """What runs the encoders: ``onnx`` (the runtime) or ``torch``."""
+        return "torch" if self.runtime is None else "onnx"
+
+    @property
+    def image_encoder(self):
+        """The image encoder instance descriptors are made with (its trunk on the runtime)."""
+        if self.runtime is None:
+            return self.model.image
+        return RuntimeImageEncoder(self.model.image, self.runtime)
+
     # -- torch-level helpers -------------------------------------------------------
 
     def _text_vectors(self, texts: Sequence[str]) -> torch.Tensor:
         out = []
         for start in range(0, len(texts), self._text_batch):
             enc = self.model.text.tokenize(texts[start : start + self._text_batch])
+            if self.runtime is not None:
+                ids, mask = enc["input_ids"].numpy(), enc["attention_mask"].numpy()
+                out.append(torch.from_numpy(self.runtime.text_vectors(ids, mask)))
+                continue
             hidden = self.model.text.trunk(**enc)
             out.append(self.model.text_vectors(hidden, enc["attention_mask"]))
         return torch.cat(out) if out else torch.zeros(0, self.dim)
@@ -101,6 +133,9 @@ class Embedder:
         for start in range(0, len(images), self._image_batch):
             batch = images[start : start + self._image_batch]
             pixels = torch.stack([self._preprocess(img.convert("RGB")) for img in batch])
+            if self.runtime is not None:
+                out.append(torch.from_numpy(self.runtime.photo_vectors(pixels.numpy())))
+                continue
             pixels = pixels.contiguous(memory_format=torch.channels_last)
             out.append(self.model.photo_vectors(self.model.image.trunk(pixels)))
         return torch.cat(out) if out else torch.zeros(0, self.dim)

@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="encoder number format; auto: bf16 where the CPU has it natively",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="what runs the encoders; auto: the ONNX runtime, falling back to torch",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -76,6 +82,7 @@ def config_from(args: argparse.Namespace, features_dir: Path | None = None):
         ray_actors=args.ray_actors,
         progress=not args.quiet,
         precision=args.precision,
+        engine=args.engine,
         features_dir=None if args.no_feature_cache else features_dir,
     )
 

@@ -19,7 +19,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_argument(parser)
     parser.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (default 8000)")
+    add_engine_argument(parser)
     parser.set_defaults(handler=run)
+
+
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "onnx", "torch"),
+        help="what runs the encoders: auto (the default) = the ONNX runtime, "
+        "falling back to torch; torch = eager torch",
+    )
 
 
 def add_data_argument(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     from api.main import create_app
 
-    settings = settings_from(args, host=args.host, port=args.port)
+    settings = settings_from(args, host=args.host, port=args.port, engine=args.engine)
     service = load_service(settings)
     print(
         f"serving {service.size} listings (model {service.model_version}) "

@@ -42,7 +42,9 @@ def run(
     if config.executor == "ray":
         return run_ray(items, config, model_dir.resolve())
     if config.executor == "local":
-        mapper = mapper or Mapper.load(model_dir, config.torch_threads, config.precision)
+        mapper = mapper or Mapper.load(
+            model_dir, config.torch_threads, config.precision, config.engine
+        )
         return run_local(items, config, mapper)
     raise ValueError(f"unknown executor {config.executor!r}")
 
@@ -76,8 +78,8 @@ def run_local(items: Sequence[Item], config: ReindexConfig, mapper: Mapper) -> I
 class EncoderActor:
     """A Ray actor holding one loaded model; called with a numpy batch of item rows."""
 
-    def __init__(self, model_dir: str, torch_threads: int, precision: str) -> None:
-        self.mapper = Mapper.load(Path(model_dir), torch_threads, precision)
+    def __init__(self, model_dir: str, torch_threads: int, precision: str, engine: str) -> None:
+        self.mapper = Mapper.load(Path(model_dir), torch_threads, precision, engine)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [_item_from_row(row) for row in batch["item"]]
@@ -141,6 +143,7 @@ def run_ray(items: Sequence[Item], config: ReindexConfig, model_dir: Path) -> It
                 "model_dir": str(model_dir),
                 "torch_threads": config.torch_threads,
                 "precision": config.precision,
+                "engine": config.engine,
             },
             batch_size=config.batch_size,
             batch_format="numpy",

@@ -85,13 +85,15 @@ class Mapper:
         return ModelIdentity(e.fingerprint, int(e.dim), dict(e.backbones))
 
     @classmethod
-    def load(cls, model_dir: Path, torch_threads: int, precision: str = "auto") -> Mapper:
+    def load(
+        cls, model_dir: Path, torch_threads: int, precision: str = "auto", engine: str = "auto"
+    ) -> Mapper:
         import torch
 
         from multimodal.embedder import Embedder
 
         torch.set_num_threads(torch_threads)
-        return cls(Embedder.load(model_dir, precision))
+        return cls(Embedder.load(model_dir, precision, engine))
 
     def __call__(self, items: Sequence[Item], photos: Photos) -> Encoded:
         """Fused vectors per listing and photo-only vectors per photo, from one pass.
