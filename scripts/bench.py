@@ -281,6 +281,7 @@ def _search(benchmarks: argparse._SubParsersAction) -> None:
         "--skip-http", action="store_true", help="only the --scale run; keep the HTTP figures"
     )
     parser.add_argument("--out", type=Path, default=REPORTS / "search_bench.json")
+    _engine_argument(parser)
     parser.set_defaults(handler=_one_line(run_search))
 
 
@@ -291,7 +292,9 @@ def run_search(args: argparse.Namespace) -> int:
     run_search_bench(
         Settings(data=_data(args)),
         args.out,
-        http=None if args.skip_http else HttpBenchConfig(seconds_per_level=args.seconds),
+        http=None
+        if args.skip_http
+        else HttpBenchConfig(seconds_per_level=args.seconds, engine=args.engine),
         scale=ScaleBenchConfig(size=args.scale, approximate=args.approximate)
         if args.scale
         else None,
