@@ -118,7 +118,7 @@ class Channels:
         """The version's own channels; its instance channel only when settings want it."""
         instances = None
         if index.instances is not None and settings.instance_channel:
-            instances = InstanceChannel(embedder.model.image, index.instances)
+            instances = InstanceChannel(embedder.image_encoder, index.instances)
         return cls(index, index.texts, instances)
 
     @property
@@ -158,7 +158,12 @@ def _load_model_and_index(settings: Settings) -> tuple[object, IndexVersion]:
 
     torch.set_num_threads(settings.torch_threads)
     try:
-        embedder = Embedder.load(settings.resolved_model_dir, settings.precision, settings.device)
+        embedder = Embedder.load(
+            settings.resolved_model_dir,
+            settings.precision,
+            device=settings.device,
+            engine=settings.engine,
+        )
         index = IndexDirectory(settings.resolved_index_dir).load_current(embedder.fingerprint)
     except UNLOADABLE as exc:
         raise StartupError(str(exc)) from exc

@@ -17,6 +17,7 @@ from api.facets import FacetConfig
 from api.price_context import PriceContextConfig
 from multimodal.device import Device
 from multimodal.precision import Precision
+from multimodal.runtime.engine import Engine
 from multimodal.workspace import DEFAULT_HOME, REAL_DATA_DIR, Workspace
 
 # English words that carry no keyword evidence (see ``api.search_pipeline.keywords``).
@@ -121,6 +122,9 @@ class Settings(BaseSettings):
     precision: Precision = "auto"
     # Where the encoders run (``multimodal.device``): auto is CUDA when torch sees a GPU.
     device: Device = "auto"
+    # What runs the encoders (``multimodal.runtime``): auto = the ONNX runtime, falling
+    # back to torch when the export fails; torch = eager torch.
+    engine: Engine = "auto"
     max_text_batch: int = Field(32, ge=1)
     # One query scans a few thousand vectors: an OpenMP team costs more than it saves.
     faiss_threads: int = Field(1, ge=1)

@@ -29,6 +29,7 @@ class EncodeBenchConfig:
     k: int = 10
     seed: int = 0
     torch_threads: int = 2
+    engine: str = "auto"  # what runs the encoders (``multimodal.runtime``)
 
 
 def _time_each(fn: Callable[[object], object], items: Sequence[object], warmup: int) -> list[float]:
@@ -81,7 +82,11 @@ def run_encode_bench(
     return {
         "config": asdict(config),
         "machine": machine_info(),
-        "model": {"fingerprint": embedder.fingerprint, "dim": embedder.dim},
+        "model": {
+            "fingerprint": embedder.fingerprint,
+            "dim": embedder.dim,
+            "engine": embedder.engine,
+        },
         "index": {"kind": listing_index.kind, "size": len(listing_index)},
         "stages": {name: percentiles(seconds) for name, seconds in stages.items()},
     }
@@ -109,7 +114,7 @@ def run_encode_bench_on_workspace(
     torch.set_num_threads(config.torch_threads)
     try:
         catalogue = load_clean_catalogue(workspace.clean_dir)
-        embedder = Embedder.load(workspace.model_dir)
+        embedder = Embedder.load(workspace.model_dir, engine=config.engine)
         version = IndexDirectory(workspace.index_dir).load_current(embedder.fingerprint)
     except (FileNotFoundError, BundleError, IndexNotFound, IndexMismatch) as exc:
         raise BenchError(str(exc).splitlines()[0]) from None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import random
 import tempfile
 import threading
@@ -61,6 +62,7 @@ class HttpBenchConfig:
     k: int = 20
     startup_timeout_s: float = 600.0
     seed: int = 0
+    engine: str | None = None  # the server's MARKETPLACE_ENGINE; None: the environment's
 
 
 @dataclass(frozen=True)
@@ -222,8 +224,11 @@ def run_http_bench(
     # Throughput uses the remaining, still unseen strings, then wraps round.
     load_bodies = itertools.cycle({"text": t, "k": k} for t in texts)
 
+    env = dict(os.environ)
+    if config.engine is not None:
+        env["MARKETPLACE_ENGINE"] = config.engine
     with serve(
-        settings.data, ready_timeout_s=config.startup_timeout_s, log_path=log_path
+        settings.data, env=env, ready_timeout_s=config.startup_timeout_s, log_path=log_path
     ) as server:
         with httpx.Client(base_url=server.base_url, timeout=60) as client:
             ready = client.get("/readyz").json()
@@ -249,6 +254,7 @@ def run_http_bench(
         "server": {
             "listings": ready.get("listings"),
             "model_version": ready.get("model_version"),
+            "engine": env.get("MARKETPLACE_ENGINE", settings.engine),
             **artefacts(settings),
         },
         "latency": latency,

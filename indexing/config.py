@@ -8,6 +8,7 @@ from typing import Literal
 
 from multimodal.device import Device
 from multimodal.precision import Precision
+from multimodal.runtime.engine import Engine
 
 ApproximateKind = Literal["hnsw", "ivf"]
 ExecutorKind = Literal["local", "ray"]
@@ -56,6 +57,8 @@ class ReindexConfig:
     # Where the local executor's encoders run (``multimodal.device``): auto is CUDA when
     # torch sees a GPU.
     device: Device = "auto"
+    # What runs the encoders (``multimodal.runtime``): auto = the ONNX runtime.
+    engine: Engine = "auto"
     keep_versions: int = 2
     # The training feature cache (``Workspace.features_dir``): when at least
     # ``features_min_items`` listings need embedding, the local executor reuses

@@ -10,6 +10,11 @@ convolutions run ~1.7x faster than the default layout even in fp32. On a GPU
 (``device``) the encoders and head run there under autocast in its half type;
 the word channel and photo neighbours stay on the CPU, and vectors come back as
 CPU float32 arrays either way.
+
+On the CPU, by default (``engine="auto"``), the encoders run instead on the ONNX
+runtime (``multimodal.runtime``), exported once from the bundle and cached
+beside it; torch stays the fallback (``engine="torch"``), runs the small heads,
+and is what runs on a GPU.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from multimodal.data.transforms import eval_transform
 from multimodal.device import resolve_device, to_device
 from multimodal.fusion import MultimodalModel
 from multimodal.precision import Precision, autocast, resolve_precision
+from multimodal.runtime.cache import open_encoders
+from multimodal.runtime.engine import Engine
+from multimodal.runtime.session import OnnxEncoders, RuntimeImageEncoder
 
 
 def _inference(method: Callable) -> Callable:
@@ -57,15 +65,17 @@ class Embedder:
         manifest: Manifest,
         precision: Precision = "auto",
         device: torch.device | None = None,
+        runtime: OnnxEncoders | None = None,
     ) -> None:
         self.device = device or torch.device("cpu")
         self.model = model.eval()
         for part in (model.text, model.image, model.head):
             part.to(self.device)
+        self.runtime = runtime
         self.model.image.to(memory_format=torch.channels_last)
         self.manifest = manifest
         self.precision = resolve_precision(precision, self.device.type)
-        if self.precision == "bf16" and self.device.type == "cpu":
+        if self.precision == "bf16" and self.device.type == "cpu" and runtime is None:
             # A short query is bound by reading the text encoder's weights: autocast
             # would re-cast them on every call, so they are stored in bf16 once.
             self.model.text.to(torch.bfloat16)
@@ -74,11 +84,23 @@ class Embedder:
         self._image_batch = manifest.config.image.batch_size
 
     @classmethod
-    def load(cls, model_dir: Path, precision: Precision = "auto", device: str = "cpu") -> Embedder:
+    def load(
+        cls,
+        model_dir: Path,
+        precision: Precision = "auto",
+        device: str = "cpu",
+        engine: Engine = "auto",
+    ) -> Embedder:
         """Load a bundle and run one tiny forward pass, so the first real call is not slow.
-        ``device`` is ``multimodal.device``'s: auto, cpu or cuda."""
+        ``device`` is ``multimodal.device``'s: auto, cpu or cuda; ``engine`` what runs the
+        encoders on the CPU (a GPU always runs them with torch)."""
         model, manifest, _ = load_model(Path(model_dir))
-        embedder = cls(model, manifest, precision, resolve_device(device))
+        chosen = resolve_device(device)
+        runtime = None
+        if chosen.type == "cpu":
+            size = manifest.config.image.image_size
+            runtime = open_encoders(Path(model_dir), model, manifest.fingerprint, size, engine)
+        embedder = cls(model, manifest, precision, chosen, runtime)
         embedder.embed_query("warm up", Image.new("RGB", (32, 32)))
         return embedder
 
@@ -98,12 +120,28 @@ class Embedder:
     def labels(self) -> list[str]:
         return list(self.manifest.labels)
 
+    @property
+    def engine(self) -> str:
+        """What runs the encoders: ``onnx`` (the runtime) or ``torch``."""
+        return "torch" if self.runtime is None else "onnx"
+
+    @property
+    def image_encoder(self):
+        """The image encoder instance descriptors are made with (its trunk on the runtime)."""
+        if self.runtime is None:
+            return self.model.image
+        return RuntimeImageEncoder(self.model.image, self.runtime)
+
     # -- torch-level helpers -------------------------------------------------------
 
     def _text_vectors(self, texts: Sequence[str]) -> torch.Tensor:
         out = []
         for start in range(0, len(texts), self._text_batch):
             enc = self.model.text.tokenize(texts[start : start + self._text_batch])
+            if self.runtime is not None:
+                ids, mask = enc["input_ids"].numpy(), enc["attention_mask"].numpy()
+                out.append(torch.from_numpy(self.runtime.text_vectors(ids, mask)))
+                continue
             enc = {key: to_device(value, self.device) for key, value in enc.items()}
             hidden = self.model.text.trunk(**enc)
             out.append(self.model.text_vectors(hidden, enc["attention_mask"]))
@@ -114,6 +152,9 @@ class Embedder:
         for start in range(0, len(images), self._image_batch):
             batch = images[start : start + self._image_batch]
             pixels = torch.stack([self._preprocess(img.convert("RGB")) for img in batch])
+            if self.runtime is not None:
+                out.append(torch.from_numpy(self.runtime.photo_vectors(pixels.numpy())))
+                continue
             pixels = to_device(pixels, self.device).contiguous(memory_format=torch.channels_last)
             out.append(self.model.photo_vectors(self.model.image.trunk(pixels)))
         return torch.cat(out) if out else torch.zeros(0, self.dim)

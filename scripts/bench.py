@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     benchmarks = parser.add_subparsers(dest="benchmark", required=False, metavar="BENCHMARK")
     for add in (
-        _reindex, _reindex_memory, _scaling, _encode, _search, _suggest, _reliability,
-        _observability, _workers,
+        _reindex, _reindex_memory, _scaling, _encode, _runtime, _runtime_parity, _search,
+        _suggest, _reliability, _observability, _workers,
     ):  # fmt: skip
         add(benchmarks)
     # No benchmark named: run them all, each with its defaults.
@@ -242,14 +242,85 @@ def _encode(benchmarks: argparse._SubParsersAction) -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reports-dir", type=Path, default=REPORTS)
+    _engine_argument(parser)
     parser.set_defaults(handler=_one_line(run_encode))
+
+
+def _engine_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="what runs the encoders; auto: the ONNX runtime, falling back to torch",
+    )
 
 
 def run_encode(args: argparse.Namespace) -> int:
     from benchmarks.encode import EncodeBenchConfig, run_encode_bench_on_workspace
 
-    config = EncodeBenchConfig(queries=_positive("queries", args.queries), seed=args.seed)
+    config = EncodeBenchConfig(
+        queries=_positive("queries", args.queries), seed=args.seed, engine=args.engine
+    )
     run_encode_bench_on_workspace(_data(args), config, args.reports_dir)
+    return 0
+
+
+# -- the runtime's engines and parity ----------------------------------------------------
+
+
+def _runtime(benchmarks: argparse._SubParsersAction) -> None:
+    from benchmarks.runtime_engines import ENGINE_NAMES
+
+    parser = benchmarks.add_parser(
+        "runtime",
+        help="photo rate, text latency and throughput per engine, side by side "
+        "→ reports/runtime_bench.json",
+    )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--model", type=Path, help="model folder (default: the workspace's)")
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINE_NAMES),
+        help="comma-separated, measured in this order each round (default: %(default)s)",
+    )
+    parser.add_argument("--photos", type=int, default=128, help="photos embedded per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPORTS / "runtime_bench.json")
+    parser.set_defaults(handler=_one_line(run_runtime))
+
+
+def run_runtime(args: argparse.Namespace) -> int:
+    from benchmarks.runtime import RuntimeBenchConfig, run_runtime_bench_on_workspace
+
+    config = RuntimeBenchConfig(
+        engines=tuple(e.strip() for e in args.engines.split(",") if e.strip()),
+        photos=_positive("photos", args.photos),
+        rounds=_positive("rounds", args.rounds),
+        threads=_positive("threads", args.threads),
+    )
+    run_runtime_bench_on_workspace(_data(args), config, args.out, args.model)
+    return 0
+
+
+def _runtime_parity(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "runtime-parity",
+        help="cosine of every vector kind, the runtime against torch fp32, on real listings "
+        "→ reports/runtime_parity.json",
+    )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--model", type=Path, help="model folder (default: the workspace's)")
+    parser.add_argument("--listings", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=REPORTS / "runtime_parity.json")
+    parser.set_defaults(handler=_one_line(run_runtime_parity))
+
+
+def run_runtime_parity(args: argparse.Namespace) -> int:
+    from benchmarks.runtime_parity import ParityConfig, run_parity_on_workspace
+
+    config = ParityConfig(listings=_positive("listings", args.listings))
+    run_parity_on_workspace(_data(args), config, args.out, args.model)
     return 0
 
 
@@ -280,6 +351,7 @@ def _search(benchmarks: argparse._SubParsersAction) -> None:
         "--skip-http", action="store_true", help="only the --scale run; keep the HTTP figures"
     )
     parser.add_argument("--out", type=Path, default=REPORTS / "search_bench.json")
+    _engine_argument(parser)
     parser.set_defaults(handler=_one_line(run_search))
 
 
@@ -290,7 +362,9 @@ def run_search(args: argparse.Namespace) -> int:
     run_search_bench(
         Settings(data=_data(args)),
         args.out,
-        http=None if args.skip_http else HttpBenchConfig(seconds_per_level=args.seconds),
+        http=None
+        if args.skip_http
+        else HttpBenchConfig(seconds_per_level=args.seconds, engine=args.engine),
         scale=ScaleBenchConfig(size=args.scale, approximate=args.approximate)
         if args.scale
         else None,

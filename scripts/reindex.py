@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="encoder number format; auto: bf16 where the CPU has it natively",
     )
     add_device_argument(parser)
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="what runs the encoders; auto: the ONNX runtime, falling back to torch",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -83,6 +89,7 @@ def config_from(args: argparse.Namespace, features_dir: Path | None = None):
         progress=not args.quiet,
         precision=args.precision,
         device=args.device,
+        engine=args.engine,
         features_dir=None if args.no_feature_cache else features_dir,
     )
 

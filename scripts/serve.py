@@ -44,7 +44,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="worker processes, each with its own model and index (default 1)",
     )
+    add_engine_argument(parser)
     parser.set_defaults(handler=run)
+
+
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "onnx", "torch"),
+        help="what runs the encoders: auto (the default) = the ONNX runtime, "
+        "falling back to torch; torch = eager torch",
+    )
 
 
 def add_data_argument(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +95,9 @@ def load_service(settings):
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, host=args.host, port=args.port, device=args.device)
+    settings = settings_from(
+        args, host=args.host, port=args.port, device=args.device, engine=args.engine
+    )
     check_device(settings.device)
     if args.workers < 1:
         raise CliError(f"--workers must be at least 1, not {args.workers}")

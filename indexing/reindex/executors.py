@@ -77,7 +77,9 @@ def embed_local(
         return
     todo.sort(key=lambda item: len(item.text))
     item_of = {item.fid: item for item in todo}
-    mapper = mapper or Mapper.load(model_dir, config.torch_threads, config.precision, config.device)
+    mapper = mapper or Mapper.load(
+        model_dir, config.torch_threads, config.precision, config.device, config.engine
+    )
     for encoded in run_local(todo, config, mapper):
         yield from_encoded([item_of[f] for f in encoded.fids.tolist()], encoded)
 

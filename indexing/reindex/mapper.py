@@ -86,14 +86,19 @@ class Mapper:
 
     @classmethod
     def load(
-        cls, model_dir: Path, torch_threads: int, precision: str = "auto", device: str = "cpu"
+        cls,
+        model_dir: Path,
+        torch_threads: int,
+        precision: str = "auto",
+        device: str = "cpu",
+        engine: str = "auto",
     ) -> Mapper:
         import torch
 
         from multimodal.embedder import Embedder
 
         torch.set_num_threads(torch_threads)
-        return cls(Embedder.load(model_dir, precision, device))
+        return cls(Embedder.load(model_dir, precision, device=device, engine=engine))
 
     def __call__(self, items: Sequence[Item], photos: Photos) -> Encoded:
         """Fused vectors per listing and photo-only vectors per photo, from one pass.

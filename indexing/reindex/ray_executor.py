@@ -47,6 +47,7 @@ class EncoderActor:
         torch_threads: int,
         precision: str,
         device: str,
+        engine: str,
         connect: Connect,
         image_dir: str,
         cache_path: str | None,
@@ -55,7 +56,7 @@ class EncoderActor:
         shard_dir: str,
         batch_size: int,
     ) -> None:
-        self.mapper = Mapper.load(Path(model_dir), torch_threads, precision, device)
+        self.mapper = Mapper.load(Path(model_dir), torch_threads, precision, device, engine)
         self.connect = connect
         self.image_dir = Path(image_dir)
         self.cache_path = None if cache_path is None else Path(cache_path)
@@ -147,6 +148,7 @@ def run_ray(
                 "precision": config.precision,
                 # Ray hides GPUs from an actor that asked for none: "auto" resolves per actor.
                 "device": config.device,
+                "engine": config.engine,
                 "connect": connect,
                 "image_dir": str(image_dir.resolve()),
                 "cache_path": None if config.full else str(cache_path.resolve()),

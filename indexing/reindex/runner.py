@@ -185,7 +185,13 @@ def reindex(
         def image_encoder():
             if not loaded:
                 loaded.append(
-                    Mapper.load(model_dir, config.torch_threads, config.precision, config.device)
+                    Mapper.load(
+                        model_dir,
+                        config.torch_threads,
+                        config.precision,
+                        config.device,
+                        config.engine,
+                    )
                 )
             return loaded[0].embedder.model.image
 
