@@ -241,7 +241,11 @@ class RefusalOutcome:
 
     @property
     def ok(self) -> bool:
-        lines = [line for line in self.message.splitlines() if line.strip()]
+        """Refused with one error line; the JSON log lines start-up wrote beside it (the
+        device it picked) are the operator's log, not the message."""
+        lines = [
+            line for line in self.message.splitlines() if line.strip() and not line.startswith("{")
+        ]
         return (
             self.returncode not in (None, 0) and len(lines) == 1 and "Traceback" not in self.message
         )
