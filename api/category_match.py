@@ -12,6 +12,7 @@ title that happens to contain "sofa", so a title keeps its own ranking.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -61,13 +62,17 @@ NO_MATCH = CategoryMatch(paths=(), coverage=0.0)
 class CategoryMatcher:
     """Every category-path prefix of a catalogue with the words of its last name."""
 
-    def __init__(self, paths: Iterable[Sequence[str]]) -> None:
-        prefixes: set[Path] = set()
+    def __init__(self, paths: Iterable[Sequence[str]], min_filter_listings: int = 0) -> None:
+        """``paths``: every listing's category path (repeats count its listings);
+        ``min_filter_listings``: the fewest listings a category needs to become a filter."""
+        sizes: Counter[Path] = Counter()
         for path in paths:
             for depth in range(1, len(path) + 1):
                 if path[depth - 1].lower() not in GENERIC_NAMES:
-                    prefixes.add(tuple(path[:depth]))
-        self._names = {p: words(p[-1]) for p in sorted(prefixes)}
+                    sizes[tuple(path[:depth])] += 1
+        self._names = {p: words(p[-1]) for p in sorted(sizes)}
+        self._sizes = sizes
+        self._min_filter_listings = min_filter_listings
 
     def match(self, query: str) -> CategoryMatch:
         asked = words(query)
@@ -85,7 +90,9 @@ class CategoryMatcher:
         Conservative, as a filter hides the rest of the catalogue: every word of
         the query is the category's name ("bicycles", "home and garden"), and
         every other category it names sits on the same branch (a parent whose
-        name it also holds), so "bags" under two roots stays a boost.
+        name it also holds), so "bags" under two roots stays a boost; and it holds
+        at least ``min_filter_listings`` listings: a filter to a handful of listings
+        would hide the like items filed elsewhere, so a small category is boosted.
         """
         asked = words(query)
         match = self.match(query)
@@ -96,4 +103,6 @@ class CategoryMatcher:
         for path in match.paths:
             if path[: len(best)] != best and best[: len(path)] != path:
                 return None
+        if self._sizes[best] < self._min_filter_listings:
+            return None
         return best

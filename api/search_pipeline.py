@@ -299,7 +299,10 @@ class SearchPipeline:
     def _category_names(self, live: Snapshot) -> tuple[Snapshot, CategoryMatcher, int]:
         cached = self._category_matcher
         if cached is None or cached[0] is not live:
-            matcher = CategoryMatcher({row.category_path for row in live.rows.values()})
+            matcher = CategoryMatcher(
+                [row.category_path for row in live.rows.values()],
+                self.settings.category_filter_min_listings,
+            )
             # "Uncategorised" is no interest a profile could tilt towards
             n_roots = max(1, len({row.root for row in live.rows.values() if row.categorised}))
             cached = self._category_matcher = (live, matcher, n_roots)

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # Tuned on validation queries (``marketplace evaluate retrieval --split val``).
     category_weight: float = Field(1.0, ge=0)
     category_bonus: float = Field(0.5, ge=0)
+    # A category named by the whole query becomes a filter only when it holds a page's
+    # worth of listings (the default k); a smaller one is boosted, as a filter would leave
+    # a short page and hide the like items filed elsewhere.
+    category_filter_min_listings: int = Field(20, ge=0)
     category_coverage_power: float = Field(3.0, ge=0)
     # A typed query: the score bonus (times coverage ** power) for listings whose
     # title holds the query's words, so a title naming the item outranks a

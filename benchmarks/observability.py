@@ -162,7 +162,7 @@ def _rows(settings: Settings, rows: dict[str, list], progress: Callable[[str], N
 def run_observability_bench(
     settings: Settings, config: ObservabilityBenchConfig, out: Path, progress: Callable[[str], None]
 ) -> dict:
-    from api.observability.logs import json_logging, logging_config
+    from api.observability.logs import ACCESS_LOGGER, json_logging, logging_config
 
     settings = settings.model_copy(update={"index_poll_seconds": 0})
     texts = list(itertools.islice(QueryMaterial.from_store(settings, config.seed).texts,
@@ -195,7 +195,10 @@ def run_observability_bench(
                 },
                 progress,
             )
-            logged = sum(1 for _ in log_file.open())
+            # access lines only: the service's own start-up lines (the device picked) share the log
+            logged = sum(
+                json.loads(line).get("logger") == ACCESS_LOGGER for line in log_file.open()
+            )
     text = uncached["search_text"]
     report = {
         "machine": machine_info(),

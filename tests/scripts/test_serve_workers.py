@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -42,8 +43,12 @@ def test_serve_with_workers_answers_and_shares_its_metrics(
             response = client.post("/search", json={"text": f"chair {n}", "k": 3})
             assert response.status_code == 200
             assert response.headers["X-Request-ID"]
-        page = client.get("/metrics").text
-    samples = [s for family in text_string_to_metric_families(page) for s in family.samples]
+        # /readyz answers once one worker is ready: give the others their start-up
+        samples = _metric_samples(client)
+        deadline = time.monotonic() + 60
+        while _serving_pids(samples) < workers and time.monotonic() < deadline:
+            time.sleep(0.5)
+            samples = _metric_samples(client)
     searched = sum(
         s.value
         for s in samples
@@ -52,8 +57,7 @@ def test_serve_with_workers_answers_and_shares_its_metrics(
         == {"method": "POST", "route": "/search", "status": "2xx", "query_kind": "text"}
     )
     assert searched == 8  # every worker's requests, whichever worker answered the scrape
-    serving_pids = {s.labels["pid"] for s in samples if s.name == "marketplace_serving_info"}
-    assert len(serving_pids) == workers  # each live worker reports what it serves
+    assert _serving_pids(samples) == workers  # each live worker reports what it serves
 
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     access = [line for line in lines if line["logger"] == "api.access"]
@@ -69,3 +73,12 @@ def test_serve_refuses_zero_workers(api_settings: Settings, capsys) -> None:
         capsys.readouterr().err.strip()
         == "marketplace serve: error: --workers must be at least 1, not 0"
     )
+
+
+def _metric_samples(client: httpx.Client) -> list:
+    page = client.get("/metrics").text
+    return [s for family in text_string_to_metric_families(page) for s in family.samples]
+
+
+def _serving_pids(samples: list) -> int:
+    return len({s.labels["pid"] for s in samples if s.name == "marketplace_serving_info"})

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from fastapi.testclient import TestClient
 
+from api.main import create_app
+from api.settings import Settings
 from tests.fixtures.api import ADMIN_KEY
 
 BICYCLES = "Sports, Leisure & Travel / Bicycles"
@@ -39,12 +44,29 @@ def test_a_spoken_place_filters(client: TestClient) -> None:
     assert body["results"] and all("Leeds" in r["location"] for r in body["results"])
 
 
-def test_a_category_name_becomes_a_filter(client: TestClient) -> None:
-    body = search(client, text="bicycles", k=50)
+@pytest.fixture(scope="module")
+def filtering_client(api_settings: Settings) -> Iterator[TestClient]:
+    """The shared index, with every category big enough to become a filter."""
+    settings = api_settings.model_copy(update={"category_filter_min_listings": 1})
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_a_category_name_becomes_a_filter(filtering_client: TestClient) -> None:
+    body = search(filtering_client, text="bicycles", k=50)
 
     assert body["understood"]["category_mode"] == "filter"
     assert body["understood"]["filters"]["category"] == BICYCLES
     assert body["results"] and all(r["category"].startswith(BICYCLES) for r in body["results"])
+
+
+def test_a_category_smaller_than_a_page_is_boosted_not_filtered(client: TestClient) -> None:
+    """The synthetic catalogue's Bicycles holds fewer listings than the default threshold."""
+    body = search(client, text="bicycles", k=50)
+
+    assert body["understood"]["category_mode"] == "boost"
+    assert body["understood"]["filters"]["category"] is None
+    assert body["results"][0]["category"].startswith(BICYCLES)
 
 
 def test_an_explicit_filter_wins(client: TestClient) -> None:
