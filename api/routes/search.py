@@ -85,6 +85,8 @@ def search_upload(
     personalise: Annotated[bool, Form()] = True,
     facets: Annotated[bool, Form()] = False,
     group_reposts: Annotated[bool, Form()] = True,
+    understand: Annotated[bool, Form()] = True,
+    ignore_parsed: Annotated[list[str] | None, Form()] = None,
     token: UserToken = None,
 ) -> SearchResponse:
     """The same search as a multipart form, for browsers and ``curl -F image=@photo.jpg``
@@ -102,15 +104,20 @@ def search_upload(
         data = image.file.read(settings.max_image_bytes + 1)
         if data or image.filename:  # a browser sends an empty, nameless part for "no file"
             photo = decode_image(data, settings)
-    request = SearchRequest(
-        text=text or None,
-        k=k,
-        offset=offset,
-        filters=filters,
-        user_id=user_id,
-        personalise=personalise,
-        facets=facets,
-        group_reposts=group_reposts,
-    )
+    try:
+        request = SearchRequest(
+            text=text or None,
+            k=k,
+            offset=offset,
+            filters=filters,
+            user_id=user_id,
+            personalise=personalise,
+            facets=facets,
+            group_reposts=group_reposts,
+            understand=understand,
+            ignore_parsed=ignore_parsed or [],
+        )
+    except ValidationError as exc:  # an ignore_parsed that names no reading
+        raise InputError(422, "; ".join(e["msg"] for e in exc.errors())) from None
     _check_personal(settings, request, token)
     return service.search(_query(request, photo))

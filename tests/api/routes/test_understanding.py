@@ -140,3 +140,16 @@ def test_a_written_listings_word_is_known_when_the_call_returns(
 
     assert search(writable_client, text="montor", k=3)["did_you_mean"] is None
     assert "montor desk lamp" in [s["text"] for s in suggest(writable_client, "montor d")]
+
+
+def test_the_upload_form_reads_the_words_as_the_json_route_does(client: TestClient) -> None:
+    def form(**fields) -> dict:
+        response = client.post("/search/upload", data={"text": "sofa under £100", **fields})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert form()["understood"]["filters"]["price_max"] == 100
+    assert form(ignore_parsed=["price"])["understood"]["filters"]["price_max"] is None
+    assert form(understand="false")["understood"] is None
+    refused = client.post("/search/upload", data={"text": "sofa", "ignore_parsed": ["colour"]})
+    assert refused.status_code == 422 and "detail" in refused.json()
