@@ -35,32 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from benchmarks.harness import machine_info, write_report
     from evaluation.query_evaluation import QueryEvalConfig, run_query_evaluation, summary_lines
     from evaluation.world import VectorSources
-    from multimodal.bundle import BundleError
-    from multimodal.data.catalogue import load_clean_catalogue
-    from multimodal.embedder import Embedder
-    from multimodal.workspace import Workspace
-    from scripts.data import resolve_data_dir
+    from scripts.evaluation_inputs import open_evaluation_inputs
 
     for name in ("titles", "intents"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name} must be at least 1, not {getattr(args, name)}")
     if args.show_misses < 0:
         raise CliError(f"--show-misses must not be negative, not {args.show_misses}")
-    threads = getattr(args, "threads", 2)
-    if threads < 1:
-        raise CliError(f"--threads must be at least 1, not {threads}")
-    workspace = Workspace.for_data(resolve_data_dir(args.data))
-    torch.set_num_threads(threads)
-    try:
-        catalogue = load_clean_catalogue(workspace.clean_dir)
-        embedder = Embedder.load(workspace.model_dir)
-    except (FileNotFoundError, BundleError) as exc:
-        raise CliError(str(exc).splitlines()[0]) from None
+    workspace, catalogue, embedder = open_evaluation_inputs(args)
     started = time.time()
     machine = machine_info()
     try:

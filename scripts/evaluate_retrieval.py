@@ -42,32 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from benchmarks.harness import machine_info, write_report
     from evaluation.report import markdown_tables, plot_retrieval_report, summary_line
     from evaluation.retrieval import run_evaluation
     from evaluation.world import EvalConfig, VectorSources
-    from multimodal.bundle import BundleError
-    from multimodal.data.catalogue import load_clean_catalogue
     from multimodal.data.splits import Split, load_or_make_split
-    from multimodal.embedder import Embedder
-    from multimodal.workspace import Workspace
-    from scripts.data import resolve_data_dir
+    from scripts.evaluation_inputs import open_evaluation_inputs
 
     if args.max_queries is not None and args.max_queries < 1:
         raise CliError(f"--max-queries must be at least 1, not {args.max_queries}")
-    threads = getattr(args, "threads", 2)
-    if threads < 1:
-        raise CliError(f"--threads must be at least 1, not {threads}")
-    workspace = Workspace.for_data(resolve_data_dir(args.data))
-    torch.set_num_threads(threads)
-    try:
-        catalogue = load_clean_catalogue(workspace.clean_dir)
-        # the served precision (``multimodal.precision``): what a user's query gets
-        embedder = Embedder.load(workspace.model_dir)
-    except (FileNotFoundError, BundleError) as exc:
-        raise CliError(str(exc).splitlines()[0]) from None
+    workspace, catalogue, embedder = open_evaluation_inputs(args)
     # The split the model was trained on: its own seed, whatever --seed says.
     split_seed = Split.load(workspace.split_file).seed if workspace.split_file.exists() else 0
     split = load_or_make_split(workspace.split_file, catalogue.listings, seed=split_seed)
