@@ -53,24 +53,12 @@ def _random_bert(tokenizer_dir: Path, out: Path) -> Path:
     """A MiniLM-shaped BERT (6 layers, 384 wide), randomly initialised, beside its tokenizer."""
     import torch
 
-    from multimodal.torchvision_compat import import_torchvision
-
-    import_torchvision()  # before transformers, which imports torchvision itself
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from benchmarks.random_models import random_bert
 
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=384,
-        num_hidden_layers=6,
-        num_attention_heads=12,
-        intermediate_size=1536,
-        max_position_embeddings=512,
+    return random_bert(
+        tokenizer_dir, out, hidden=384, layers=6, heads=12, intermediate=1536, max_positions=512
     )
-    BertModel(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 def _random_resnet50(out: Path) -> Path:

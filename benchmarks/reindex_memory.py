@@ -140,6 +140,7 @@ def synthetic_listings(count: int) -> Iterator:
 
 def build_tiny_model(directory: Path, embed_dim: int) -> Path:
     """A saved bundle of untrained tiny encoders: fast, and the vectors' size is real."""
+    from benchmarks.random_models import random_bert
     from multimodal.bundle import new_model, save_bundle
     from multimodal.config import (
         FusionConfig,
@@ -150,24 +151,16 @@ def build_tiny_model(directory: Path, embed_dim: int) -> Path:
     )
     from multimodal.data.labels import LabelEncoder
     from multimodal.encoders.text import resolve_model_dir
-    from multimodal.torchvision_compat import import_torchvision
 
-    import_torchvision()
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    bert = directory / "tiny-bert"
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir("minilm"))
-    BertModel(
-        BertConfig(
-            vocab_size=tokenizer.vocab_size,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=128,
-        )
-    ).save_pretrained(bert)
-    tokenizer.save_pretrained(bert)
+    bert = random_bert(
+        resolve_model_dir("minilm"),
+        directory / "tiny-bert",
+        hidden=32,
+        layers=2,
+        heads=2,
+        intermediate=64,
+        max_positions=128,
+    )
     cfg = ModelConfig(
         text=TextEncoderConfig(model=str(bert), max_tokens=32, trainable_layers=1),
         image=ImageEncoderConfig(backbone="efficientnet-lite0", image_size=64),
