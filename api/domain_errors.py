@@ -34,3 +34,12 @@ class AlreadyExists(ServiceError):
 
 class Forbidden(ServiceError):
     """The caller may not change this listing (it belongs to another seller)."""
+
+
+class Unavailable(ServiceError):
+    """The request needs the catalogue database, which cannot be reached now (a write so
+    refused is not acknowledged); ``retry_after_s``: when trying again may succeed."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

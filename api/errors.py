@@ -26,6 +26,7 @@ from api.domain_errors import (
     InvalidInput,
     NotFound,
     ServiceError,
+    Unavailable,
 )
 
 
@@ -39,7 +40,12 @@ class ErrorResponse(BaseModel):
 
 # Passed to ``FastAPI(responses=...)``: documents the error body on every route.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": ErrorResponse, "description": "The request must be fixed; detail says how."}
+    "4XX": {"model": ErrorResponse, "description": "The request must be fixed; detail says how."},
+    503: {
+        "model": ErrorResponse,
+        "description": "The catalogue database cannot be reached now: try again after the "
+        "seconds in the Retry-After header. A write answered so was not acknowledged.",
+    },
 }
 
 
@@ -62,6 +68,7 @@ STATUS: dict[type[ServiceError], int] = {
     NotFound: 404,
     AlreadyExists: 409,
     Forbidden: 403,
+    Unavailable: 503,
 }
 
 
@@ -76,9 +83,11 @@ async def input_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def service_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Answer a domain error with its status (``STATUS``) and ``{"detail": message}``."""
+    """Answer a domain error with its status (``STATUS``) and ``{"detail": message}``;
+    an ``Unavailable`` also says when to retry (``Retry-After``, in seconds)."""
     assert isinstance(exc, ServiceError)
-    return JSONResponse({"detail": exc.message}, status_code=status_of(exc))
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Unavailable) else None
+    return JSONResponse({"detail": exc.message}, status_code=status_of(exc), headers=headers)
 
 
 def _printable(error: dict[str, Any]) -> dict[str, Any]:

@@ -165,6 +165,13 @@ class SearchFacets(BaseModel):
     currency: str = Field(description="ISO 4217 code the price bands are in.")
 
 
+# Whether a search was personalised: "off" (no user, ``personalise: false``, or a query
+# naming a category, whose clear intent the profile stays out of), "applied" (the user's
+# profile was there to rank by; it tilts only an ambiguous query), "unavailable" (the
+# profile was not cached and the database could not be read: the plain order).
+Personalisation = Literal["off", "applied", "unavailable"]
+
+
 class SearchResponse(BaseModel):
     """A page of results.
 
@@ -187,6 +194,13 @@ class SearchResponse(BaseModel):
     )
     did_you_mean: str | None = Field(
         None, description="The corrected query that was searched, when spelling changed it."
+    )
+    personalisation: Personalisation = Field(
+        "off",
+        description="'applied': the user's profile ranked this page (it tilts only an "
+        "ambiguous query); 'unavailable': it could not be read (the catalogue database is "
+        "unreachable and the profile was not cached), so the order is unpersonalised; "
+        "'off': no user, `personalise: false`, or a query naming a category.",
     )
 
 

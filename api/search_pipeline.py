@@ -40,6 +40,7 @@ from api.ranking import normalise_to_top, reciprocal_rank_fusion, stable_order
 from api.schemas import (
     MAX_K,
     Filters,
+    Personalisation,
     PriceContext,
     SearchResponse,
     SearchResult,
@@ -47,8 +48,9 @@ from api.schemas import (
 )
 from api.serving_state import Channels, Snapshot
 from api.settings import RankingConfig, Settings
+from api.snapshot_filters import allowed_fids
 from api.understanding.parser import read_query
-from indexing.store import Store
+from indexing.store import Store, StoreUnavailable
 from indexing.vector_index import VectorIndex
 from multimodal.data.catalogue import Listing
 
@@ -159,7 +161,7 @@ class SearchPipeline:
             )
             text = reading.text
         index = channels.index
-        allowed = self._allowed(reading.filters if reading else query.filters)
+        allowed = allowed_fids(live.rows, reading.filters if reading else query.filters)
         vector = self.embed.embed(text, query.image)
         depth = max(settings.candidate_pool, query.offset + query.k)
         ranked = {"dense": _dense_hits(live, index.listings, vector, depth, allowed)}
@@ -200,9 +202,14 @@ class SearchPipeline:
         if text is not None and settings.title_coverage_bonus > 0:
             whole_title = self._reward_title_coverage(channels, text, fused)
         interests: set[str] = set()
+        personalisation: Personalisation = "off"
         if query.user_id and query.personalise and not named.paths:
             # A query naming a category has a clear intent: the profile stays out of it.
-            interests = self._personalise(live, channels, query.user_id, fused)
+            try:
+                interests = self._personalise(live, channels, query.user_id, fused)
+                personalisation = "applied"
+            except StoreUnavailable:  # no cached profile, and no database to build one
+                personalisation = "unavailable"
         grouped = query.group_reposts
         page = _page(live, fused, query.offset, query.k, grouped)
         found_by = {source: set(fids) for source, fids in ranked.items()} | {"title": whole_title}
@@ -232,6 +239,7 @@ class SearchPipeline:
             else None,
             understood=reading.understood if reading else None,
             did_you_mean=reading.did_you_mean if reading else None,
+            personalisation=personalisation,
         )
 
     def price_context(self, fid: int, live: Snapshot, channels: Channels) -> PriceContext | None:
@@ -278,16 +286,6 @@ class SearchPipeline:
         return profile
 
     # -- internals ------------------------------------------------------------
-
-    def _allowed(self, filters: Filters) -> np.ndarray | None:
-        if not filters.active:
-            return None
-        return self.store.listings_matching(
-            price_min=filters.price_min,
-            price_max=filters.price_max,
-            category_prefix=filters.category or None,
-            location_substring=filters.location or None,
-        )
 
     def _categories(self, live: Snapshot) -> CategoryMatcher:
         """The category names of this snapshot's listings (rebuilt after a write)."""

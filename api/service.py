@@ -48,6 +48,7 @@ from api.serving_state import (
     open_parts,
 )
 from api.settings import Settings
+from api.store_outage import needs_store
 from indexing.index_store import IndexVersion
 from indexing.instance_index import InstanceChannel
 from indexing.store import ListingNotFound, Record, Store
@@ -200,6 +201,7 @@ class SearchService:
         fid = fid_of(live, listing_id)
         return listing_out(live.rows[fid], self._pipeline.price_context(fid, live, channels))
 
+    @needs_store
     def create_listing(
         self, body: ListingCreate, photos: Sequence[bytes] = (), author: Author = ADMIN
     ) -> ListingOut:
@@ -211,6 +213,7 @@ class SearchService:
             self._pipeline.warm_price_context(self._live, self._channels)  # its category
             return out
 
+    @needs_store
     def update_listing(
         self,
         listing_id: str,
@@ -226,12 +229,14 @@ class SearchService:
             self._pipeline.warm_price_context(self._live, self._channels)  # its category
             return out
 
+    @needs_store
     def delete_listing(self, listing_id: str, author: Author = ADMIN) -> None:
         with self._writer.lock:
             self._live = self._writer.delete(listing_id, author, self._live, self._channels)
             self._pipeline.forget_profiles()
             self._pipeline.warm_price_context(self._live, self._channels)  # its category
 
+    @needs_store
     def image_path(self, image_id: str) -> Path:
         """The cleaned photo's path; ids that could name anything else are refused."""
         path = safe_image_path(self.settings.resolved_image_dir, image_id)
@@ -241,6 +246,7 @@ class SearchService:
 
     # -- users ----------------------------------------------------------------
 
+    @needs_store
     def add_event(self, user_id: str, listing_id: str, type: str) -> EventOut:
         fid_of(self._live, listing_id)
         try:
@@ -250,5 +256,6 @@ class SearchService:
         self._pipeline.forget_profiles(user_id)
         return EventOut(user_id=event.user_id, listing_id=event.listing_id, type=type, ts=event.ts)
 
+    @needs_store
     def profile(self, user_id: str) -> UserProfile:
         return self._pipeline.profile(user_id, self._live, self._channels)

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from api.deps import ServiceDep, SettingsDep
 from api.security import user_token
+from api.store_outage import store_required
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 # The browser revalidates (ETag) on every load, so a redeploy is never half-cached.
@@ -63,17 +64,19 @@ def facets(service: ServiceDep) -> Facets:
     An area is the last part of a location ("Leeds, West Yorkshire" gives
     "West Yorkshire"), which the case-insensitive location filter matches.
     """
-    categories = [
-        CategoryFacet(path=c.path, name=c.name, depth=c.depth, count=c.count)
-        for c in service.store.categories()
-        if c.depth <= MAX_CATEGORY_DEPTH and c.count > 0
-    ]
-    areas = Counter(
-        listing.location.rsplit(",", 1)[-1].strip() for listing in service.store.iter_listings()
-    )
+    with store_required():  # the category tree is read from the store: 503 while it is away
+        categories = [
+            CategoryFacet(path=c.path, name=c.name, depth=c.depth, count=c.count)
+            for c in service.store.categories()
+            if c.depth <= MAX_CATEGORY_DEPTH and c.count > 0
+        ]
+        areas = Counter(
+            listing.location.rsplit(",", 1)[-1].strip() for listing in service.store.iter_listings()
+        )
+        currency = service.store.main_currency()
     areas.pop("", None)
     common = sorted(area for area, _ in areas.most_common(MAX_LOCATIONS))
-    return Facets(categories=categories, locations=common, currency=service.store.main_currency())
+    return Facets(categories=categories, locations=common, currency=currency)
 
 
 @router.get("/page/users", response_model=DemoUsers, tags=["page"])
