@@ -67,9 +67,11 @@ def test_a_sqlite_file_locked_beyond_the_busy_timeout_is_unavailable(tmp_path: P
     writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     database = SqliteDatabase(path, busy_timeout_s=0.05)
     try:
-        with pytest.raises(StoreUnavailable, match="locked by another writer"):
-            with database.transaction():
-                database.execute("DELETE FROM events")
+        with (
+            pytest.raises(StoreUnavailable, match="locked by another writer"),
+            database.transaction(),
+        ):
+            database.execute("DELETE FROM events")
         writer.execute("ROLLBACK")
         with database.transaction():
             database.execute("DELETE FROM events")
