@@ -32,6 +32,29 @@ def test_serve_refuses_an_unreachable_database(
     assert unreachable_url.replace(":s3cret@", ":***@") in line and "s3cret" not in line
 
 
+@pytest.mark.parametrize("wrong", ["no such database", "not a port"])
+def test_serve_refuses_a_wrong_database_url(
+    wrong: str,
+    postgres_server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+) -> None:
+    """A server that answers, with no such database; a URL that cannot be a location."""
+    url = postgres_server.url("no_such_database").replace("marketplace@", "marketplace:s3cret@")
+    if wrong == "not a port":
+        url = f"postgresql://shop:s3cret@127.0.0.1:{postgres_server.port}x/catalogue"
+    monkeypatch.setenv("MARKETPLACE_DATABASE_URL", url)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "manifest.json").write_text("{}")
+    monkeypatch.setenv("MARKETPLACE_MODEL_DIR", str(model))
+    assert main(["serve", "--data", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert url.replace(":s3cret@", ":***@") in line and "s3cret" not in line
+    assert ("does not exist" if wrong == "no such database" else "port") in line
+
+
 def test_reindex_refuses_an_unreachable_database(
     unreachable_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
