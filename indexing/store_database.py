@@ -347,11 +347,12 @@ class PostgresDatabase:
         return self._conn
 
     def _lost(self) -> bool:
-        """Whether the connection broke (then it is dropped): an error on a live
-        connection (a constraint, a bad statement) is the caller's to see."""
-        if self._conn is None or not self._conn.broken:
+        """Whether the connection broke (then it is dropped) or was dropped already: an
+        error on a live connection (a constraint, a bad statement) is the caller's."""
+        if self._conn is not None and not self._conn.broken:
             return False
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
         self._conn = None
         return True
 

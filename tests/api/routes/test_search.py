@@ -34,8 +34,9 @@ def test_text_search_answers_the_contract(client: TestClient) -> None:
     body = search(client, text="acoustic guitar", k=5)
     assert set(body) == {
         "results", "total_candidates", "took_ms", "model_version", "facets",
-        "understood", "did_you_mean",
+        "understood", "did_you_mean", "personalisation",
     }  # fmt: skip
+    assert body["personalisation"] == "off"  # no user
     assert len(body["results"]) == 5
     assert all(set(r) == RESULT_FIELDS for r in body["results"])
     assert body["model_version"] == client.get("/readyz").json()["model_version"]
