@@ -18,6 +18,7 @@ uvicorn's own lines included and its plain access log replaced.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -44,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="worker processes, each with its own model and index (default 1)",
     )
+    parser.add_argument("--ray", action="store_true", help="serve as Ray Serve replicas instead")
+    parser.add_argument("--replicas", type=int, default=2, help="with --ray (default 2)")
+    parser.add_argument(
+        "--ray-address", help="with --ray: a cluster to join (auto, ray://head:10001); "
+        "default: start a local Ray",
+    )  # fmt: skip
     add_engine_argument(parser)
     parser.set_defaults(handler=run)
 
@@ -101,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     check_device(settings.device)
     if args.workers < 1:
         raise CliError(f"--workers must be at least 1, not {args.workers}")
-    if args.workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if args.ray and (args.workers != 1 or args.replicas < 1):
+        raise CliError(f"--ray takes --replicas (at least 1), not --workers {args.workers}")
+    if args.workers > 1 or args.ray or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before anything imports prometheus-client: it picks its mode on import.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(empty_metrics_dir(settings.port))
 
@@ -109,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = logging_config()
     with json_logging(config):
+        if args.ray:
+            return serve_ray(settings, args.replicas, args.ray_address)
         if args.workers == 1:
             return serve_one(settings, config)
         return serve_workers(settings, args.workers, config)
@@ -152,6 +163,27 @@ def serve_workers(settings, workers: int, log_config: dict) -> int:
         log_config=log_config,
         access_log=False,
     )
+    return 0
+
+
+def serve_ray(settings, replicas: int, address: str | None) -> int:
+    """``replicas`` Ray Serve replicas (``api.ray_serving``), each building its app from
+    the environment, as ``serve_workers``' processes do."""
+    if importlib.util.find_spec("ray") is None:
+        raise CliError("--ray needs Ray Serve: pip install '.[distributed]'")
+    service = load_service(settings)  # refuse a broken model or index here, in one line
+    _log_start(settings, service, workers=replicas)
+    service.close()
+    from api.ray_serving import RayServeConfig, import_ray_serve, serve_replicas
+
+    try:
+        import_ray_serve()
+    except ImportError as exc:  # Ray without its serve extra
+        raise CliError(f"--ray needs Ray Serve: pip install '.[distributed]' ({exc})") from None
+    environment = settings_environment(settings)
+    environment["PROMETHEUS_MULTIPROC_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    config = RayServeConfig(replicas=replicas, address=address)
+    serve_replicas(config, environment, settings.host, settings.port)
     return 0
 
 
