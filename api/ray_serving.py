@@ -56,6 +56,10 @@ REPLICA_HEADER = "X-Replica-ID"
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
+class RayServeError(Exception):
+    """Ray could not be started or joined, or Serve could not deploy the replicas."""
+
+
 @dataclass(frozen=True)
 class RayServeConfig:
     """Where and how wide ``serve --ray`` deploys."""
@@ -145,24 +149,31 @@ def serve_replicas(
     from ray import serve
 
     local = config.address is None
-    ray.init(
-        address="local" if local else config.address,
-        num_cpus=math.ceil(config.replicas * config.cpus_per_replica) if local else None,
-        object_store_memory=config.local_object_store_bytes if local else None,
-        include_dashboard=False,
-        configure_logging=False,  # Ray's driver lines reach the root logger: JSON like ours
-    )
+    try:
+        ray.init(
+            address="local" if local else config.address,
+            num_cpus=math.ceil(config.replicas * config.cpus_per_replica) if local else None,
+            object_store_memory=config.local_object_store_bytes if local else None,
+            include_dashboard=False,
+            configure_logging=False,  # Ray's driver lines reach the root logger: JSON like ours
+        )
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        where = config.address or "a local Ray"
+        raise RayServeError(f"cannot start or join {where}: {_first_line(exc)}") from None
     for name in ("ray", "ray.serve"):
         logging.getLogger(name).setLevel(logging.WARNING)
     stop = _stop_on_signals()
     try:
         serve.start(http_options={"host": host, "port": port})
-        serve.run(
-            _deployment(config, environment).bind(),
-            name=config.app_name,
-            route_prefix="/",
-            blocking=False,
-        )
+        try:
+            serve.run(
+                _deployment(config, environment).bind(),
+                name=config.app_name,
+                route_prefix="/",
+                blocking=False,
+            )
+        except RuntimeError as exc:  # a replica failed to start, again and again
+            raise RayServeError(f"Ray Serve could not deploy: {_first_line(exc)}") from None
         log.info(
             "%d Ray Serve replica(s) serving on http://%s:%d",
             config.replicas,
@@ -176,10 +187,9 @@ def serve_replicas(
     finally:
         if local:
             serve.shutdown()
-            ray.shutdown()
         else:  # a shared cluster: take down this app only, leave Serve to its other apps
             serve.delete(config.app_name)
-            ray.shutdown()
+        ray.shutdown()  # stops the local Ray; leaves a cluster
 
 
 def _deployment(config: RayServeConfig, environment: Mapping[str, str]) -> Any:
@@ -198,6 +208,11 @@ def _deployment(config: RayServeConfig, environment: Mapping[str, str]) -> Any:
         # the app writes the JSON access log.
         logging_config={"log_level": "WARNING", "enable_access_log": False},
     )
+
+
+def _first_line(exc: Exception) -> str:
+    """An error's first line: Ray's messages carry the replica's traceback after it."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _stop_on_signals() -> threading.Event:

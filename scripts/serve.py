@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="worker processes, each with its own model and index (default 1)",
     )
     parser.add_argument("--ray", action="store_true", help="serve as Ray Serve replicas instead")
-    parser.add_argument("--replicas", type=int, default=2, help="with --ray (default 2)")
+    parser.add_argument("--replicas", type=int, help="with --ray: how many (default 2)")
     parser.add_argument(
         "--ray-address", help="with --ray: a cluster to join (auto, ray://head:10001); "
         "default: start a local Ray",
@@ -108,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
     check_device(settings.device)
     if args.workers < 1:
         raise CliError(f"--workers must be at least 1, not {args.workers}")
-    if args.ray and (args.workers != 1 or args.replicas < 1):
-        raise CliError(f"--ray takes --replicas (at least 1), not --workers {args.workers}")
+    if not args.ray and (args.replicas is not None or args.ray_address is not None):
+        raise CliError("--replicas and --ray-address go with --ray")
+    if args.ray and (args.workers != 1 or (args.replicas or 2) < 1):
+        raise CliError("--ray takes --replicas N (at least 1), not --workers")
     if args.workers > 1 or args.ray or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before anything imports prometheus-client: it picks its mode on import.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(empty_metrics_dir(settings.port))
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     config = logging_config()
     with json_logging(config):
         if args.ray:
-            return serve_ray(settings, args.replicas, args.ray_address)
+            return serve_ray(settings, args.replicas or 2, args.ray_address)
         if args.workers == 1:
             return serve_one(settings, config)
         return serve_workers(settings, args.workers, config)
@@ -174,7 +176,7 @@ def serve_ray(settings, replicas: int, address: str | None) -> int:
     service = load_service(settings)  # refuse a broken model or index here, in one line
     _log_start(settings, service, workers=replicas)
     service.close()
-    from api.ray_serving import RayServeConfig, import_ray_serve, serve_replicas
+    from api.ray_serving import RayServeConfig, RayServeError, import_ray_serve, serve_replicas
 
     try:
         import_ray_serve()
@@ -183,7 +185,10 @@ def serve_ray(settings, replicas: int, address: str | None) -> int:
     environment = settings_environment(settings)
     environment["PROMETHEUS_MULTIPROC_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     config = RayServeConfig(replicas=replicas, address=address)
-    serve_replicas(config, environment, settings.host, settings.port)
+    try:
+        serve_replicas(config, environment, settings.host, settings.port)
+    except RayServeError as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 
