@@ -48,8 +48,13 @@ from api.observability.logs import logging_config
 log = logging.getLogger("api.serve")
 
 # Forwarded replica lines stay one JSON object a line: Ray would prefix each with
-# "(ServeReplica:... pid=...)" and fold lines that look alike into "[repeated Nx]".
-RAY_LOG_ENVIRONMENT = {"RAY_DEDUP_LOGS": "0", "RAY_DISABLE_WORKER_LOG_PREFIX": "1"}
+# "(ServeReplica:... pid=...)" and fold lines that look alike into "[repeated Nx]";
+# Serve's own plain-text lines (controller, proxy, replicas) go to its log files only.
+RAY_LOG_ENVIRONMENT = {
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_DISABLE_WORKER_LOG_PREFIX": "1",
+    "RAY_SERVE_LOG_TO_STDERR": "0",
+}
 REPLICA_HEADER = "X-Replica-ID"
 # ``api.observability.metrics.MULTIPROC_DIR_VARIABLE``, not imported from there: importing
 # that module creates the metrics, which needs the folder to exist already.

@@ -29,7 +29,7 @@ from benchmarks.harness import REPO_ROOT, cli_command, free_port, wait_until_rea
 from multimodal.data.catalogue import CleanCatalogue
 from scripts.cli import main
 from tests.fixtures.api import ADMIN_KEY
-from tests.fixtures.index import INDEX_DIR, STORE_FILE
+from tests.fixtures.index import INDEX_DIR
 
 # A write reaches the replicas that did not take it through h-replicas' change log
 # (``SearchService.catch_up``, issue 21 §2); without it, only the writer serves it.
@@ -170,7 +170,7 @@ def test_serve_ray_refuses_a_missing_index_before_deploying(
 ) -> None:
     monkeypatch.setenv("MARKETPLACE_MODEL_DIR", str(api_settings.resolved_model_dir))
     monkeypatch.setenv("MARKETPLACE_INDEX_DIR", str(tmp_path / "no-index"))
-    monkeypatch.setenv("MARKETPLACE_STORE_PATH", str(tmp_path / STORE_FILE))
+    monkeypatch.setenv("MARKETPLACE_STORE_PATH", str(api_settings.resolved_store_path))
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     assert main(["serve", "--data", str(api_settings.data), "--ray"]) == 2
     error = capsys.readouterr().err.strip()
