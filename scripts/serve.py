@@ -9,7 +9,8 @@ processes from the app factory ``api.main:app_from_settings``: the check
 above runs once in the parent and its service is closed, the settings travel
 to the workers as ``MARKETPLACE_*`` variables, and each worker loads and warms
 its own service (N times the model's memory). The workers share the metrics
-through ``PROMETHEUS_MULTIPROC_DIR``, a folder emptied at start.
+through ``PROMETHEUS_MULTIPROC_DIR``, a folder emptied at start. ``--ray`` does the
+same with Ray Serve replicas instead of uvicorn workers (``api.ray_serving``).
 
 Logging is configured here, once: JSON lines on stderr (``api.observability.logs``),
 uvicorn's own lines included and its plain access log replaced.

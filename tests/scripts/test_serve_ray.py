@@ -3,6 +3,8 @@
 Both replicas answer text and photo searches, share their metrics and write
 JSON log lines to the command's stderr; a listing posted through one is found;
 SIGTERM takes the replicas and the local Ray down and the command exits 0.
+The local Ray ``serve --ray`` starts is small by design (one logical CPU a
+replica, a 128 MiB object store, no dashboard), so the test sizes nothing itself.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def _private_environment(settings: Settings, root: Path) -> dict[str, str]:
 def test_serve_ray_replicas_answer_take_a_write_and_stop(
     api_settings: Settings, clean_synthetic: CleanCatalogue, tmp_path: Path
 ) -> None:
+    pytest.importorskip("ray.serve")
     env = _private_environment(api_settings, tmp_path)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
