@@ -207,7 +207,8 @@ def _deployment(config: RayServeConfig, environment: Mapping[str, str]) -> Any:
         max_ongoing_requests=config.max_ongoing_requests,
         ray_actor_options={
             "num_cpus": config.cpus_per_replica,
-            "runtime_env": {"env_vars": dict(environment)},
+            # Replicas on a cluster's nodes did not inherit this process's environment.
+            "runtime_env": {"env_vars": {**environment, "RAY_SERVE_LOG_TO_STDERR": "0"}},
         },
         # Serve's own lines (replica started, its access log) stay in Serve's log files;
         # the app writes the JSON access log.
