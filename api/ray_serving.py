@@ -104,7 +104,7 @@ class ReplicaIdHeader:
 
 
 class SearchReplica:
-    """One replica: the app over its own loaded service (decorated by ``deploy``)."""
+    """One replica: the app over its own loaded service (made a deployment by ``_deployment``)."""
 
     def __init__(self) -> None:
         # This node's metrics folder may not exist yet (it is made in advance only on
