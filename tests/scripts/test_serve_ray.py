@@ -59,6 +59,7 @@ def _private_environment(settings: Settings, root: Path) -> dict[str, str]:
         **{f"MARKETPLACE_{name.upper()}": str(path) for name, path in paths.items()},
         "MARKETPLACE_ADMIN_KEY": ADMIN_KEY,
         "MARKETPLACE_INDEX_POLL_SECONDS": "0.5",
+        "MARKETPLACE_CHANGE_POLL_SECONDS": "0.5",  # h-replicas' catch-up (unknown before it)
         "PROMETHEUS_MULTIPROC_DIR": str(root / "metrics"),
     }
 
