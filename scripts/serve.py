@@ -111,8 +111,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers must be at least 1, not {args.workers}")
     if not args.ray and (args.replicas is not None or args.ray_address is not None):
         raise CliError("--replicas and --ray-address go with --ray")
-    if args.ray and (args.workers != 1 or (args.replicas or 2) < 1):
-        raise CliError("--ray takes --replicas N (at least 1), not --workers")
+    if args.ray and args.workers != 1:
+        raise CliError("--ray takes --replicas N, not --workers")
+    if args.replicas is not None and args.replicas < 1:
+        raise CliError(f"--replicas must be at least 1, not {args.replicas}")
     if args.workers > 1 or args.ray or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before anything imports prometheus-client: it picks its mode on import.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(empty_metrics_dir(settings.port))

@@ -161,7 +161,11 @@ def test_serve_ray_refuses_workers_and_replicas_without_ray(api_settings: Settin
     data = ["serve", "--data", str(api_settings.data)]
     assert main([*data, "--ray", "--workers", "2"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "marketplace serve: error: --ray takes --replicas N (at least 1), not --workers"
+        "marketplace serve: error: --ray takes --replicas N, not --workers"
+    )
+    assert main([*data, "--ray", "--replicas", "0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "marketplace serve: error: --replicas must be at least 1, not 0"
     )
     assert main([*data, "--replicas", "2"]) == 2
     assert capsys.readouterr().err.strip() == (
