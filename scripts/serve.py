@@ -9,7 +9,8 @@ processes from the app factory ``api.main:app_from_settings``: the check
 above runs once in the parent and its service is closed, the settings travel
 to the workers as ``MARKETPLACE_*`` variables, and each worker loads and warms
 its own service (N times the model's memory). The workers share the metrics
-through ``PROMETHEUS_MULTIPROC_DIR``, a folder emptied at start.
+through ``PROMETHEUS_MULTIPROC_DIR``, a folder emptied at start. ``--ray`` does the
+same with Ray Serve replicas instead of uvicorn workers (``api.ray_serving``).
 
 Logging is configured here, once: JSON lines on stderr (``api.observability.logs``),
 uvicorn's own lines included and its plain access log replaced.
@@ -18,6 +19,7 @@ uvicorn's own lines included and its plain access log replaced.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -44,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="worker processes, each with its own model and index (default 1)",
     )
+    parser.add_argument("--ray", action="store_true", help="serve as Ray Serve replicas instead")
+    parser.add_argument("--replicas", type=int, help="with --ray: how many (default 2)")
+    parser.add_argument(
+        "--ray-address", help="with --ray: a cluster to join (auto, ray://head:10001); "
+        "default: start a local Ray",
+    )  # fmt: skip
     add_engine_argument(parser)
     parser.set_defaults(handler=run)
 
@@ -101,7 +109,13 @@ def run(args: argparse.Namespace) -> int:
     check_device(settings.device)
     if args.workers < 1:
         raise CliError(f"--workers must be at least 1, not {args.workers}")
-    if args.workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not args.ray and (args.replicas is not None or args.ray_address is not None):
+        raise CliError("--replicas and --ray-address go with --ray")
+    if args.ray and args.workers != 1:
+        raise CliError("--ray takes --replicas N, not --workers")
+    if args.replicas is not None and args.replicas < 1:
+        raise CliError(f"--replicas must be at least 1, not {args.replicas}")
+    if args.workers > 1 or args.ray or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before anything imports prometheus-client: it picks its mode on import.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(empty_metrics_dir(settings.port))
 
@@ -109,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = logging_config()
     with json_logging(config):
+        if args.ray:
+            return serve_ray(settings, args.replicas or 2, args.ray_address)
         if args.workers == 1:
             return serve_one(settings, config)
         return serve_workers(settings, args.workers, config)
@@ -152,6 +168,30 @@ def serve_workers(settings, workers: int, log_config: dict) -> int:
         log_config=log_config,
         access_log=False,
     )
+    return 0
+
+
+def serve_ray(settings, replicas: int, address: str | None) -> int:
+    """``replicas`` Ray Serve replicas (``api.ray_serving``), each building its app from
+    the environment, as ``serve_workers``' processes do."""
+    if importlib.util.find_spec("ray") is None:
+        raise CliError("--ray needs Ray Serve: pip install '.[distributed]'")
+    service = load_service(settings)  # refuse a broken model or index here, in one line
+    _log_start(settings, service, workers=replicas)
+    service.close()
+    from api.ray_serving import RayServeConfig, RayServeError, import_ray_serve, serve_replicas
+
+    try:
+        import_ray_serve()
+    except ImportError as exc:  # Ray without its serve extra
+        raise CliError(f"--ray needs Ray Serve: pip install '.[distributed]' ({exc})") from None
+    environment = settings_environment(settings)
+    environment["PROMETHEUS_MULTIPROC_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    config = RayServeConfig(replicas=replicas, address=address)
+    try:
+        serve_replicas(config, environment, settings.host, settings.port)
+    except RayServeError as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 
