@@ -20,7 +20,8 @@ the workspace's SQLite store copied into it with ``indexing.store_copy``
 (every key kept, so the same index version serves it). A server may carry
 extra ``MARKETPLACE_*`` variables (``ServerSpec.env``): an experiment measured
 beside the default in the same run. With ``profile_dir``, py-spy samples each
-server's processes through its mixed load.
+server's processes through its mixed load, and the report gives each kind of
+work's share of the CPU samples (``benchmarks.profile_shares``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import httpx
 from api.settings import Settings
 from benchmarks.errors import BenchError
 from benchmarks.harness import RunningServer, machine_info, percentiles, serve, write_report
+from benchmarks.profile_shares import profile_shares
 from benchmarks.reliability.load import RequestSpec, request_mix
 from benchmarks.search import QueryMaterial
 
@@ -203,8 +205,9 @@ def store_environment(backend: str, settings: Settings) -> Iterator[dict[str, st
 
 @contextmanager
 def profiled(server: RunningServer, seconds: float, out: Path | None) -> Iterator[None]:
-    """py-spy sampling ``server`` and its worker processes for ``seconds`` (a flame graph at
-    ``out``); nothing when ``out`` is None."""
+    """py-spy sampling ``server`` and its worker processes for ``seconds`` (collapsed stacks
+    at ``out``, for ``benchmarks.profile_shares`` or a flame graph tool); nothing when
+    ``out`` is None."""
     if out is None:
         yield
         return
@@ -214,7 +217,7 @@ def profiled(server: RunningServer, seconds: float, out: Path | None) -> Iterato
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [
         py_spy, "record", "--subprocesses", "--nonblocking", "-r", "50",
-        "-d", str(max(1, round(seconds))), "-f", "flamegraph", "-o", str(out),
+        "-d", str(max(1, round(seconds))), "-f", "raw", "-o", str(out),
         "-p", str(server.pid),
     ]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as spy:
@@ -322,6 +325,7 @@ def _measure_backend(
             )
         text = [_Answers() for _ in servers]
         mixed = [_Answers() for _ in servers]
+        stacks: list[list[Path]] = [[] for _ in servers]
         for round_ in range(config.rounds):
             for i, (spec, server) in enumerate(zip(config.servers, servers, strict=True)):
                 progress(f"{backend}: text, {spec.label}, round {round_ + 1}/{config.rounds}")
@@ -339,12 +343,14 @@ def _measure_backend(
             for round_ in range(config.rounds):
                 for i, (spec, server) in enumerate(zip(config.servers, servers, strict=True)):
                     progress(f"{backend}: mixed, {spec.label}, round {round_ + 1}/{config.rounds}")
-                    flame = (
+                    raw = (
                         None
                         if config.profile_dir is None
-                        else config.profile_dir / f"{backend}-{i}-{spec.workers}w-r{round_}.svg"
+                        else config.profile_dir / f"{backend}-{i}-{spec.workers}w-r{round_}.txt"
                     )
-                    with profiled(server, slice_s, flame):
+                    if raw is not None:
+                        stacks[i].append(raw)
+                    with profiled(server, slice_s, raw):
                         closed_loop(
                             server.base_url,
                             next_mixed,
@@ -364,6 +370,11 @@ def _measure_backend(
         }
         if mix is not None:
             run["mixed"] = mixed[i].figures()
+        if stacks[i]:
+            run["profile"] = {
+                "stacks": [str(path) for path in stacks[i]],
+                "cpu_shares": profile_shares(stacks[i]),
+            }
         runs.append(run)
     return runs
 
@@ -410,6 +421,11 @@ def table(report: dict) -> str:
                 lines.append(line(backend, run["label"], "mixed: all", run["mixed"]))
                 for kind, row in run["mixed"]["by_kind"].items():
                     lines.append(line(backend, run["label"], f"  {kind}", row))
+            if "profile" in run:
+                shares = ", ".join(
+                    f"{kind} {share:.0%}" for kind, share in run["profile"]["cpu_shares"].items()
+                )
+                lines.append(f"{backend:<11} {run['label']:<40} CPU samples: {shares}")
     return "\n".join(lines)
 
 
