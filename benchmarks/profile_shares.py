@@ -5,9 +5,11 @@
 leaf towards its root, so a numpy call made by the ranking code is charged to
 "search logic" and a PIL call made by the request's photo decoding to "photo
 decoding". The kinds answer issue 21's question for a loaded server: model
-passes, photo decoding, vector search, store, HTTP and JSON, our own search
-logic, or threads waiting on a lock or a queue (what py-spy still sees of
-queueing: a waiting thread that is not idle in the kernel's eyes).
+passes, photo decoding, vector search, keyword search, the catalogue store,
+HTTP and JSON, our own search logic, or threads waiting on a lock or a queue
+(what py-spy still sees of queueing: a waiting thread it does not count as
+idle, mostly the threadpool's spare threads and text queries waiting for
+their batch).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model passes (ONNX Runtime, torch)", ("onnxruntime/", "torch/")),
     ("photo decoding (PIL, base64)", ("PIL/", "api/image_input.py", "base64.py")),
     ("vector search (FAISS)", ("faiss/",)),
-    ("store (SQLite, PostgreSQL)", ("sqlite3", "store_database.py", "psycopg")),
+    ("keyword search (SQLite FTS5)", ("indexing/lexical.py",)),
+    ("catalogue store (SQLite, PostgreSQL)", ("indexing/store.py", "store_database.py",
+                                              "sqlite3", "psycopg")),
     ("HTTP, JSON, validation", ("uvicorn/", "starlette/", "fastapi/", "pydantic",
                                 "h11/", "httptools", "json/", "anyio/", "asyncio/")),
     ("search logic (ranking, lexical, facets)", ("api/", "indexing/", "multimodal/")),
