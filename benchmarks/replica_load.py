@@ -61,6 +61,15 @@ class ServerSpec:
     workers: int
     env: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def parse(cls, text: str) -> ServerSpec:
+        """``N:VAR=VALUE[,VAR=VALUE]``, as ``bench replicas --variant`` takes it."""
+        workers, _, settings = text.partition(":")
+        pairs = [pair.partition("=") for pair in settings.split(",") if pair]
+        if not workers.isdigit() or int(workers) < 1 or any(not eq or not k for k, eq, _ in pairs):
+            raise BenchError(f"--variant takes N:VAR=VALUE[,VAR=VALUE], not {text!r}")
+        return cls(int(workers), {k.strip(): v.strip() for k, _, v in pairs})
+
     @property
     def label(self) -> str:
         extra = " ".join(

@@ -524,23 +524,13 @@ def _replicas(benchmarks: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_one_line(run_replicas))
 
 
-def _server_variant(text: str):
-    from benchmarks.replica_load import ServerSpec
-
-    workers, _, settings = text.partition(":")
-    pairs = [pair.partition("=") for pair in settings.split(",") if pair]
-    if not workers.isdigit() or int(workers) < 1 or any(not eq or not k for k, eq, _ in pairs):
-        raise CliError(f"--variant takes N:VAR=VALUE[,VAR=VALUE], not {text!r}")
-    return ServerSpec(int(workers), {k.strip(): v.strip() for k, _, v in pairs})
-
-
 def run_replicas(args: argparse.Namespace) -> int:
     from api.settings import Settings
     from benchmarks.replica_load import ReplicaLoadConfig, ServerSpec, run_replica_load_bench
 
     servers = tuple(ServerSpec(_positive("workers", n)) for n in args.workers)
     config = ReplicaLoadConfig(
-        servers=servers + tuple(_server_variant(v) for v in args.variant),
+        servers=servers + tuple(ServerSpec.parse(v) for v in args.variant),
         backends=tuple(b.strip() for b in args.backends.split(",") if b.strip()),
         mixed_backends=tuple(b.strip() for b in args.mixed_on.split(",") if b.strip()),
         concurrency=_positive("concurrency", args.concurrency),

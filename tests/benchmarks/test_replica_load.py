@@ -8,10 +8,9 @@ import json
 import pytest
 
 from api.settings import Settings
+from benchmarks.errors import BenchError
 from benchmarks.postgres import postgres_bindir
 from benchmarks.replica_load import ReplicaLoadConfig, ServerSpec, run_replica_load_bench, table
-
-pytestmark = pytest.mark.slow
 
 MIX_KINDS = {"text search", "photo search", "listing", "similar"}
 
@@ -29,6 +28,19 @@ def _config(backends: tuple[str, ...]) -> ReplicaLoadConfig:
     )
 
 
+def test_a_variant_names_its_workers_and_settings():
+    spec = ServerSpec.parse("2:MARKETPLACE_TORCH_THREADS=2, MARKETPLACE_MAX_TEXT_BATCH=8")
+    assert spec == ServerSpec(
+        2, {"MARKETPLACE_TORCH_THREADS": "2", "MARKETPLACE_MAX_TEXT_BATCH": "8"}
+    )
+    assert spec.label == "2 workers (torch_threads=2 max_text_batch=8)"
+    assert ServerSpec.parse("1") == ServerSpec(1)
+    for bad in ("x:A=1", "0:A=1", "2:A", "2:=1"):
+        with pytest.raises(BenchError, match="--variant takes"):
+            ServerSpec.parse(bad)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_replicas_bench_measures_every_server_and_kind(
     backend, fault_workspace, monkeypatch, tmp_path
