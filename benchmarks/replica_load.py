@@ -95,7 +95,7 @@ class ReplicaLoadConfig:
     startup_timeout_s: float = 600.0
     timeout_s: float = 30.0  # per request; a slower answer counts as an error
     seed: int = 0
-    profile_dir: Path | None = None  # py-spy flame graphs of each server's mixed load
+    profile_dir: Path | None = None  # py-spy stacks of each server's mixed load, kept here
 
 
 # -- the load ---------------------------------------------------------------------------
@@ -137,7 +137,7 @@ class _Answers:
         }
 
 
-def closed_loop(
+def _closed_loop(
     base_url: str,
     next_spec: Callable[[], RequestSpec],
     seconds: float,
@@ -324,7 +324,7 @@ def _measure_backend(
         warm_mix = mix or [next_text() for _ in range(64)]
         for spec, server in zip(config.servers, servers, strict=True):
             progress(f"{backend}: warming {spec.label}")
-            closed_loop(
+            _closed_loop(
                 server.base_url,
                 _shared(itertools.cycle(warm_mix)),
                 config.warmup_seconds,
@@ -338,7 +338,7 @@ def _measure_backend(
         for round_ in range(config.rounds):
             for i, (spec, server) in enumerate(zip(config.servers, servers, strict=True)):
                 progress(f"{backend}: text, {spec.label}, round {round_ + 1}/{config.rounds}")
-                closed_loop(
+                _closed_loop(
                     server.base_url,
                     next_text,
                     config.text_seconds / config.rounds,
@@ -360,7 +360,7 @@ def _measure_backend(
                     if raw is not None:
                         stacks[i].append(raw)
                     with profiled(server, slice_s, raw):
-                        closed_loop(
+                        _closed_loop(
                             server.base_url,
                             next_mixed,
                             slice_s,
