@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     benchmarks = parser.add_subparsers(dest="benchmark", required=False, metavar="BENCHMARK")
     for add in (
         _reindex, _reindex_memory, _scaling, _encode, _runtime, _runtime_parity, _search,
-        _suggest, _reliability, _observability, _workers,
+        _suggest, _reliability, _observability, _workers, _replicas,
     ):  # fmt: skip
         add(benchmarks)
     # No benchmark named: run them all, each with its defaults.
@@ -491,6 +491,56 @@ def run_workers(args: argparse.Namespace) -> int:
     )
     run_workers_bench(Settings(data=_data(args)), config, args.out, _print_progress)
     return 0
+
+
+def _replicas(benchmarks: argparse._SubParsersAction) -> None:
+    parser = benchmarks.add_parser(
+        "replicas",
+        help="text QPS and p50/p99 at concurrency 16 and the mixed load, 1 vs 2 "
+        "`serve --workers`, over SQLite and PostgreSQL → reports/replicas_bench.json",
+    )
+    parser.add_argument("--data", type=Path, help=DATA_HELP)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="counts to run")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="N:VAR=VALUE[,VAR=VALUE]",
+        help="also a server of N workers with these MARKETPLACE_* settings, measured beside "
+        "the others (repeatable), e.g. 2:MARKETPLACE_MAX_TEXT_BATCH=8",
+    )
+    parser.add_argument("--backends", default="sqlite,postgresql", help="%(default)s")
+    parser.add_argument(
+        "--mixed-on", default="sqlite", help="back-ends the mixed load runs on (%(default)s)"
+    )
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--text-seconds", type=float, default=20.0, help="per server")
+    parser.add_argument(
+        "--mixed-seconds", type=float, default=60.0, help="per server (0: no mixed load)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="visits to each server per load")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy flame graphs (mixed load)")
+    parser.add_argument("--out", type=Path, default=REPORTS / "replicas_bench.json")
+    parser.set_defaults(handler=_one_line(run_replicas))
+
+
+def run_replicas(args: argparse.Namespace) -> int:
+    from api.settings import Settings
+    from benchmarks.replica_load import ReplicaLoadConfig, ServerSpec, run_replica_load_bench
+
+    servers = tuple(ServerSpec(_positive("workers", n)) for n in args.workers)
+    config = ReplicaLoadConfig(
+        servers=servers + tuple(ServerSpec.parse(v) for v in args.variant),
+        backends=tuple(b.strip() for b in args.backends.split(",") if b.strip()),
+        mixed_backends=tuple(b.strip() for b in args.mixed_on.split(",") if b.strip()),
+        concurrency=_positive("concurrency", args.concurrency),
+        text_seconds=args.text_seconds,
+        mixed_seconds=args.mixed_seconds,
+        rounds=_positive("rounds", args.rounds),
+        profile_dir=args.profile,
+    )
+    report = run_replica_load_bench(Settings(data=_data(args)), config, args.out, _print_progress)
+    return 0 if report["zero_errors"] else 1
 
 
 def _print_progress(what: str) -> None:
