@@ -15,7 +15,9 @@ import pytest
 from PIL import Image
 
 from api.channel_hits import RootMembers
+from api.search_pipeline import QueryEmbedder
 from api.service import Query, SearchService
+from api.serving_state import Snapshot
 from indexing.config import ReindexConfig
 from indexing.reindex.mapper import Mapper
 from indexing.reindex.runner import reindex
@@ -57,7 +59,7 @@ def _photo(service: SearchService) -> Image.Image:
 def test_instance_search_outside_the_lock_matches_the_whole_search(
     service: SearchService,
 ) -> None:
-    channel = service._channels.instances
+    channel = service.instances
     assert channel is not None
     image = _photo(service)
     whole = channel.search(image, 40)
@@ -79,15 +81,18 @@ def test_a_photo_query_answers_the_same_every_time(service: SearchService) -> No
 def test_a_started_text_query_is_the_embedders_vector_and_is_cached(
     service: SearchService,
 ) -> None:
-    embed = service._embed
-    vector = embed.start("red mountain bike", None).result(timeout=30)
+    embed = QueryEmbedder(service.embedder, service.settings)
+    try:
+        vector = embed.start("red mountain bike", None).result(timeout=30)
+        assert embed.start("red mountain bike", None).result() is vector  # from the LRU
+    finally:
+        embed.close()
     expected = service.embedder.embed_texts(["red mountain bike"])[0]
     np.testing.assert_allclose(vector, expected, atol=1e-6)
-    assert embed.start("red mountain bike", None).result() is vector  # from the LRU
 
 
 def test_root_members_are_every_listing_of_the_roots(service: SearchService) -> None:
-    live = service._live
+    live = Snapshot.of(list(service.store.iter_records()))
     members = RootMembers.of(live)
     roots = {row.root for row in live.rows.values()}
     for root in roots:
