@@ -5,6 +5,10 @@ costs a full MiniLM forward each; embedding the queue as one padded batch
 costs little more than a single one, so throughput rises with concurrency
 instead of flattening. There is no linger: a lone query is embedded at once,
 a batch forms only from requests that were already waiting.
+
+``submit`` hands back the future at once, so the caller can do the query's
+other work (its keyword search) while the model runs: the forward pass
+releases the GIL, and on two cores the two overlap.
 """
 
 from __future__ import annotations
@@ -32,13 +36,17 @@ class TextBatcher:
         self._worker.start()
 
     def embed(self, text: str) -> np.ndarray:
+        return self.submit(text).result()
+
+    def submit(self, text: str) -> Future:
+        """Queue ``text``; the future's result is its vector."""
         future: Future = Future()
         with self._ready:
             if self._closed:
                 raise RuntimeError("the text batcher is closed")
             self._pending.append((text, future))
             self._ready.notify()
-        return future.result()
+        return future
 
     def close(self) -> None:
         with self._ready:

@@ -32,10 +32,16 @@ def reciprocal_rank_fusion(
 def stable_order(
     scores: Mapping[K, float], tie_key: Callable[[K], str], limit: int | None = None
 ) -> list[K]:
-    """The best ``limit`` keys (all by default) by descending score, ties by ``tie_key``."""
-    decorated = ((-score, tie_key(key), key) for key, score in scores.items())
-    best = sorted(decorated) if limit is None else heapq.nsmallest(limit, decorated)
-    return [key for _, _, key in best]
+    """The best ``limit`` keys (all by default) by descending score, ties by ``tie_key``.
+
+    Only the keys scoring at least the ``limit``-th best score can place, so the
+    tie keys (a lookup each) are made for those alone, not for every candidate.
+    """
+    if limit is not None and 0 < limit < len(scores):
+        cut = heapq.nlargest(limit, scores.values())[-1]
+        scores = {key: score for key, score in scores.items() if score >= cut}
+    best = sorted((-score, tie_key(key), key) for key, score in scores.items())
+    return [key for _, _, key in best[:limit]]
 
 
 def normalise_to_top(scores: Mapping[K, float]) -> dict[K, float]:

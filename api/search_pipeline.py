@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import faiss
@@ -24,7 +25,16 @@ import numpy as np
 from PIL import Image
 
 from api.batching import TextBatcher
-from api.category_match import NO_MATCH, CategoryMatch, CategoryMatcher
+from api.category_match import NO_MATCH, CategoryMatcher
+from api.channel_hits import (
+    RootMembers,
+    category_hits,
+    dense_hits,
+    owners,
+    photo_hits,
+    photos_allowed,
+    profile_similarity,
+)
 from api.domain_errors import InvalidInput, NotFound
 from api.facets import count_facets
 from api.personalisation import (
@@ -51,8 +61,8 @@ from api.settings import RankingConfig, Settings
 from api.snapshot_filters import allowed_fids
 from api.understanding.parser import read_query
 from indexing.store import Store, StoreUnavailable
-from indexing.vector_index import VectorIndex
 from multimodal.data.catalogue import Listing
+from multimodal.instance_features import describe_images
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,8 @@ class Query:
 
 class QueryEmbedder:
     """The model behind one lock (one forward pass at a time), concurrent text queries
-    batched into one pass (``api.batching``), repeated text queries from a small LRU."""
+    batched into one pass (``api.batching``), repeated text queries from a small LRU,
+    and ``side``: threads for a query's work that can run beside its embedding."""
 
     def __init__(self, embedder, settings: Settings) -> None:
         self.embedder = embedder
@@ -83,21 +94,35 @@ class QueryEmbedder:
         self._texts = TextBatcher(embedder.embed_texts, self.model_lock, settings.max_text_batch)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-side")
 
     def embed(self, text: str | None, image: Image.Image | None) -> np.ndarray:
-        if image is not None or self._cache_size == 0:
-            return self._embed_uncached(text, image)
+        return self.start(text, image).result()
+
+    def start(self, text: str | None, image: Image.Image | None) -> Future:
+        """The query's vector as a future. A text query's comes from the batcher's
+        thread, so the caller's own work overlaps the forward pass; a photo's is
+        computed here."""
+        if image is not None:
+            return _done(self._embed_uncached(text, image))
+        if self._cache_size == 0:
+            return self._texts.submit(text)
         with self._cache_lock:
             hit = self._cache.get(text)
             if hit is not None:
                 self._cache.move_to_end(text)
-                return hit
-        vector = self._embed_uncached(text, None)
+                return _done(hit)
+        future = self._texts.submit(text)
+        future.add_done_callback(lambda done: self._remember(text, done))
+        return future
+
+    def _remember(self, text: str, done: Future) -> None:
+        if done.exception() is not None:
+            return
         with self._cache_lock:
-            self._cache[text] = vector
+            self._cache[text] = done.result()
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return vector
 
     def clear_cache(self) -> None:
         with self._cache_lock:
@@ -105,6 +130,7 @@ class QueryEmbedder:
 
     def close(self) -> None:
         self._texts.close()
+        self.side.shutdown()
 
     def _embed_uncached(self, text: str | None, image: Image.Image | None) -> np.ndarray:
         if image is None:
@@ -124,7 +150,7 @@ class SearchPipeline:
         self.embed = embed
         self._profiles: dict[str, UserProfile] = {}
         # this snapshot's category names, and how many root categories it has
-        self._category_matcher: tuple[Snapshot, CategoryMatcher, int] | None = None
+        self._category_matcher: tuple[Snapshot, CategoryMatcher, int, RootMembers] | None = None
         self._prices = PriceContexts(settings.price_context)
 
     def forget_profiles(self, user_id: str | None = None) -> None:
@@ -162,27 +188,37 @@ class SearchPipeline:
             text = reading.text
         index = channels.index
         allowed = allowed_fids(live.rows, reading.filters if reading else query.filters)
-        vector = self.embed.embed(text, query.image)
         depth = max(settings.candidate_pool, query.offset + query.k)
-        ranked = {"dense": _dense_hits(live, index.listings, vector, depth, allowed)}
+        # What needs no query vector runs while the model makes it (on two cores at once).
+        instance = None
+        if query.image is not None and text is None and channels.instances is not None:
+            instance = self.embed.side.submit(
+                self._instance_hits, live, channels, query.image, depth, allowed
+            )
+        pending = self.embed.start(text, query.image)
         named = NO_MATCH if text is None else self._categories(live).match(text)
+        lexical = None if text is None else self._lexical_hits(live, channels, text, depth, allowed)
+        keyword_fids = None if text is None else self._keyword_matches(channels, text, allowed)
+        vector = pending.result()
+        ranked = {"dense": dense_hits(live, index.listings, vector, depth, allowed)}
         text_share = 0.0
-        if text is not None:
-            ranked["lexical"] = self._lexical_hits(live, channels, text, depth, allowed)
+        if lexical is not None:
+            ranked["lexical"] = lexical
         if text is not None and query.image is None and channels.texts is not None:
             # A typed query is closest to listings' own words: rank their text vectors too.
-            ranked["text"] = _dense_hits(live, channels.texts, vector, depth, allowed)
+            ranked["text"] = dense_hits(live, channels.texts, vector, depth, allowed)
             text_share = settings.text_dense_share
         if named.paths:
             # The query names a category: search within its root category too.
-            ranked["category"] = _category_hits(live, index.listings, vector, named, depth, allowed)
+            members = self._category_names(live)[3]
+            ranked["category"] = category_hits(
+                live, index.listings, vector, named, members, depth, allowed
+            )
         if query.image is not None and text is None:
             # A buyer's photo is closest to the listing's own photos: search them too.
-            ranked["photo"] = _photo_hits(live, index.photos, vector, depth, allowed)
-            if channels.instances is not None:
-                ranked["instance"] = self._instance_hits(
-                    live, channels, query.image, depth, allowed
-                )
+            ranked["photo"] = photo_hits(live, index.photos, vector, depth, allowed)
+            if instance is not None:
+                ranked["instance"] = instance.result()
         strength = named.coverage**settings.category_coverage_power
         weights = {
             "dense": settings.dense_weight * (1.0 - text_share),
@@ -214,7 +250,7 @@ class SearchPipeline:
         page = _page(live, fused, query.offset, query.k, grouped)
         found_by = {source: set(fids) for source, fids in ranked.items()} | {"title": whole_title}
         why = Reasons(found_by, text is not None, query.image is not None, interests)
-        matches = self._matches(live, channels, text, fused, allowed)
+        matches = self._matches(live, keyword_fids, fused)
         groups = live.reposts.group_ids if grouped else None
         prices = self._prices.of_many(page, live, index.listings)
         results = [
@@ -294,7 +330,7 @@ class SearchPipeline:
     def _n_roots(self, live: Snapshot) -> int:
         return self._category_names(live)[2]
 
-    def _category_names(self, live: Snapshot) -> tuple[Snapshot, CategoryMatcher, int]:
+    def _category_names(self, live: Snapshot) -> tuple[Snapshot, CategoryMatcher, int, RootMembers]:
         cached = self._category_matcher
         if cached is None or cached[0] is not live:
             matcher = CategoryMatcher(
@@ -303,7 +339,7 @@ class SearchPipeline:
             )
             # "Uncategorised" is no interest a profile could tilt towards
             n_roots = max(1, len({row.root for row in live.rows.values() if row.categorised}))
-            cached = self._category_matcher = (live, matcher, n_roots)
+            cached = self._category_matcher = (live, matcher, n_roots, RootMembers.of(live))
         return cached
 
     def _instance_hits(
@@ -314,31 +350,39 @@ class SearchPipeline:
         depth: int,
         allowed: np.ndarray | None,
     ) -> list[int]:
-        """Listings ranked by their photo nearest the buyer's on instance descriptors."""
-        photo_allowed = _photos_allowed(live, allowed)
+        """Listings ranked by their photo nearest the buyer's on instance descriptors.
+
+        Runs on ``QueryEmbedder.side``, beside the query's own embedding: only the
+        trunk pass holds the model lock (the runtime keeps its output, so the other
+        pass reuses it), the projection and the scan run while the other one works.
+        """
+        faiss_threads(self.settings.faiss_threads)
+        photo_allowed = photos_allowed(live, allowed)
         if photo_allowed is not None and not len(photo_allowed):
             return []
         with self.embed.model_lock:
-            image_fids = channels.instances.search(image, 2 * depth, photo_allowed)
-        return _owners(live, image_fids, depth)
+            raw = describe_images(channels.instances.encoder, [image])
+        image_fids = channels.instances.nearest(raw, 2 * depth, photo_allowed)
+        return owners(live, image_fids, depth)
 
     def _matches(
-        self,
-        live: Snapshot,
-        channels: Channels,
-        text: str | None,
-        fused: dict[int, float],
-        allowed: np.ndarray | None,
+        self, live: Snapshot, keyword_fids: np.ndarray | None, fused: dict[int, float]
     ) -> np.ndarray:
         """The query's matches after filters, as live fids: its ranked candidates plus
         every listing holding one of its keywords (not only the top the pool took)."""
         found = np.fromiter(fused, np.int64, len(fused))
-        if text is not None:
-            words = channels.index.lexical.matching(keywords(text, self.ranking.stopwords))
-            if allowed is not None:
-                words = np.intersect1d(words, allowed, assume_unique=True)
-            found = np.union1d(found, words)
+        if keyword_fids is not None:
+            found = np.union1d(found, keyword_fids)
         return live.facets.live(found)
+
+    def _keyword_matches(
+        self, channels: Channels, text: str, allowed: np.ndarray | None
+    ) -> np.ndarray:
+        """Every allowed listing holding one of the query's keywords (fids, ascending)."""
+        words = channels.index.lexical.matching(keywords(text, self.ranking.stopwords))
+        if allowed is not None:
+            words = np.intersect1d(words, allowed, assume_unique=True)
+        return words
 
     def _lexical_hits(
         self, live: Snapshot, channels: Channels, text: str, depth: int, allowed: np.ndarray | None
@@ -387,7 +431,7 @@ class SearchPipeline:
         roots = [live.rows[f].root for f in fids]
         bonus = personal_scores(
             profile,
-            _profile_similarity(channels.index.listings, profile, fids),
+            profile_similarity(channels.index.listings, profile, fids),
             roots,
             self.settings.personal_category_share,
         )
@@ -402,62 +446,6 @@ def fid_of(live: Snapshot, listing_id: str) -> int:
     if fid is None:
         raise NotFound(f"no listing {listing_id}")
     return fid
-
-
-def _dense_hits(
-    live: Snapshot, index: VectorIndex, vector: np.ndarray, depth: int, allowed: np.ndarray | None
-) -> list[int]:
-    """Nearest live listings on ``index``."""
-    if allowed is not None and not len(allowed):
-        return []
-    _, fids = index.search(vector, depth, allowed)
-    return [f for f in fids[0].tolist() if f >= 0 and f in live.rows]
-
-
-def _photo_hits(
-    live: Snapshot, photos: VectorIndex, vector: np.ndarray, depth: int, allowed: np.ndarray | None
-) -> list[int]:
-    """Listings ranked by their best-matching photo."""
-    photo_allowed = _photos_allowed(live, allowed)
-    if (photo_allowed is not None and not len(photo_allowed)) or not len(photos):
-        return []
-    _, image_fids = photos.search(vector, 2 * depth, photo_allowed)
-    return _owners(live, image_fids[0], depth)
-
-
-def _category_hits(
-    live: Snapshot,
-    listings: VectorIndex,
-    vector: np.ndarray,
-    named: CategoryMatch,
-    depth: int,
-    allowed: np.ndarray | None,
-) -> list[int]:
-    """Dense hits among the listings of the named categories' roots.
-
-    The root, not only the named sub-category: a small sub-category
-    ("Sheds", two listings) still fills a page with its nearest relatives.
-    """
-    roots = named.roots
-    inside = np.array(sorted(f for f, row in live.rows.items() if row.root in roots), np.int64)
-    if allowed is not None:
-        inside = np.intersect1d(inside, allowed)
-    return _dense_hits(live, listings, vector, depth, inside)
-
-
-def _photos_allowed(live: Snapshot, allowed: np.ndarray | None) -> np.ndarray | None:
-    """The image fids of the allowed listings (None: every photo)."""
-    if allowed is None:
-        return None
-    wanted = set(allowed.tolist())
-    return np.array([i for i, f in live.photo_owner.items() if f in wanted], dtype=np.int64)
-
-
-def _profile_similarity(listings: VectorIndex, profile: UserProfile, fids: list[int]) -> np.ndarray:
-    """Cosine of the profile to each candidate, from one filtered FAISS search."""
-    scores, hits = listings.search(profile.vector, len(fids), np.array(fids, np.int64))
-    by_fid = {int(f): float(s) for s, f in zip(scores[0], hits[0], strict=True) if f >= 0}
-    return np.array([by_fid.get(f, 0.0) for f in fids], dtype=np.float32)
 
 
 _thread_state = threading.local()
@@ -485,12 +473,6 @@ def keywords(text: str, stopwords: frozenset[str]) -> str:
     words = text.split()
     kept = [w for w in words if w.lower().strip(".,!?;:'\"") not in stopwords]
     return " ".join(kept or words)
-
-
-def _owners(live: Snapshot, image_fids: np.ndarray, depth: int) -> list[int]:
-    """The live listings owning photos ranked best first, each once, at most ``depth``."""
-    owners = (live.photo_owner.get(int(i)) for i in image_fids if i >= 0)
-    return list(dict.fromkeys(f for f in owners if f is not None and f in live.rows))[:depth]
 
 
 def _ordered(rows: dict[int, Listing], scores: dict[int, float], limit: int) -> list[int]:
@@ -563,3 +545,10 @@ class Reasons:
         if root in self.interests:
             found.append(f"your interest in {root}")
         return found
+
+
+def _done(vector: np.ndarray) -> Future:
+    """A future that already holds ``vector``."""
+    future: Future = Future()
+    future.set_result(vector)
+    return future

@@ -26,7 +26,12 @@ from PIL import Image
 
 from indexing.config import IndexConfig
 from indexing.vector_index import VectorIndex
-from multimodal.instance_features import InstanceProjection, describe_files, describe_images
+from multimodal.instance_features import (
+    InstanceProjection,
+    RawDescriptors,
+    describe_files,
+    describe_images,
+)
 
 KEY_FILE = "key.json"
 PROJECTION_FILE = "projection.npz"
@@ -165,7 +170,12 @@ class InstanceChannel:
 
     def search(self, image: Image.Image, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
         """Image fids of the ``k`` photos most like ``image``, best first."""
-        _, ids = self.saved.index.search(self.describe([image]), k, allowed)
+        return self.nearest(describe_images(self.encoder, [image]), k, allowed)
+
+    def nearest(self, raw: RawDescriptors, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        """``search`` from one photo's raw descriptors (``describe_images``): the
+        projection and the scan, which need no model, so they run outside its lock."""
+        _, ids = self.saved.index.search(self.saved.projection(raw), k, allowed)
         return ids[0][ids[0] >= 0]
 
     def describe_files(self, paths: Sequence[Path], features_root: Path) -> np.ndarray:

@@ -39,3 +39,10 @@ def test_keywords_drop_stopwords_unless_nothing_else_is_left() -> None:
     assert keywords("kids bike for sale", ENGLISH_STOPWORDS) == "kids bike sale"
     assert keywords("Bed with a mattress", ENGLISH_STOPWORDS) == "Bed mattress"
     assert keywords("for the", ENGLISH_STOPWORDS) == "for the"
+
+
+def test_a_limited_order_is_the_head_of_the_full_order_ties_included() -> None:
+    scores = {f"k{i:02d}": float(i % 4) for i in range(40)}  # ten ties at each score
+    full = stable_order(scores, str)
+    for limit in (0, 1, 9, 10, 11, 25, 40, 41):
+        assert stable_order(scores, str, limit) == full[:limit]
