@@ -170,7 +170,7 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     progress = Progress(Path(cfg.progress_file) if cfg.progress_file else None)
     if device.type == "cpu" and cfg.engine != "torch":  # the runtime encodes the frozen layers
         encode_on_runtime(model, ordered, catalogue, ws.features_dir, cfg, progress)
-    progress.update("reading cached features", 0, 1, force=True)
+    progress.update("pooling the cached features", 0, 1, force=True)
     feats = listing_features(model, ordered, catalogue, ws.features_dir)
     features_done = time.perf_counter()
     pooled = tuple(to_device(p, device) for p in frozen_pooled(model, feats, ws.features_dir))

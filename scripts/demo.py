@@ -112,7 +112,7 @@ def _first_run(args: argparse.Namespace, ws, data: Path, started: float) -> int:
     frozen_dir = frozen_model_dir(ws.root)
     if not _serves_frozen(ws.index_dir, frozen_dir):
         print("\n==> first index: the frozen encoders, text only", file=sys.stderr, flush=True)
-        reporter = _Reporter(progress_path, started)
+        reporter = _Reporter(progress_path, started, "first index")
         reporter.start()
         try:
             build_first_index(ws, ModelConfig(), 2, Progress(progress_path, job="first index"))
@@ -192,9 +192,9 @@ class _Reporter(threading.Thread):
     """Prints the progress file's line on the command line when it changes (at most
     every ``REPORT_EVERY_S``)."""
 
-    def __init__(self, path: Path, started: float) -> None:
+    def __init__(self, path: Path, started: float, job: str) -> None:
         super().__init__(name="demo-progress", daemon=True)
-        self.path, self.started = path, started
+        self.path, self.started, self.job = path, started, job
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -203,7 +203,9 @@ class _Reporter(threading.Thread):
         last = ""
         while not self.stop.wait(REPORT_EVERY_S):
             state = read_progress(self.path)
-            line = f"{state.get('job', '')}: {describe(state)}" if state else ""
+            if not state or state.get("job") != self.job:
+                continue  # an earlier job's last words
+            line = f"{self.job}: {describe(state)}"
             if line and line != last:
                 _say(self.started, line)
                 last = line
@@ -220,7 +222,7 @@ def _train_and_hand_over(args, ws, data: Path, settings, children: _Children, st
     progress_path = ws.root / PROGRESS_FILE
     log = ws.root / TRAIN_LOG
     common = ["--data", str(data), "--precision", args.precision]
-    reporter = _Reporter(progress_path, started)
+    reporter = _Reporter(progress_path, started, "training")
     reporter.start()
     try:
         proc = children.start(["train", *common, "--progress-file", str(progress_path)], log)
