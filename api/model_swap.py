@@ -36,7 +36,7 @@ from multimodal.progress import PROGRESS_FILE, read_progress
 
 log = logging.getLogger(__name__)
 
-NOT_YET = "the trained model is not serving yet (the first index holds text only)"
+NOT_YET = "the trained model serves (the first index holds text only)"
 
 
 def newer_version(
@@ -115,7 +115,7 @@ def serves_photos(embedder) -> bool:
 def refuse_photos(embedder, what: str) -> None:
     """``InvalidInput`` when ``embedder`` is a frozen bundle that cannot do ``what``."""
     if not serves_photos(embedder):
-        raise InvalidInput(f"{what} starts when {NOT_YET[4:]}")
+        raise InvalidInput(f"{what} starts when {NOT_YET}")
 
 
 def serving(service) -> dict[str, Any]:

@@ -13,8 +13,8 @@
       banner.hidden = true;
       return false;
     }
-    const training = state.line ? `the trained model is training: ${state.line}` : "the trained model is on its way";
-    banner.textContent = `Serving the ${state.description}. Photo search starts when ${training}.`;
+    const training = state.line ? ` Training: ${state.line}.` : "";
+    banner.textContent = `Serving the ${state.description}. Photo search starts when the trained model serves.${training}`;
     banner.hidden = false;
     return true;
   }
