@@ -86,7 +86,7 @@ def build_frozen_bundle(
     torch.manual_seed(seed)
     labels = LabelEncoder.fit(roots)
     model = new_model(model_cfg, len(labels)).eval()
-    pooled = encode_texts(model, texts, features_root, threads, progress, pooled=True)
+    pooled, _ = encode_texts(model, texts, features_root, threads, progress, pooled=True)
     _fit_text_projection(model, pooled, seed)
     with torch.no_grad():
         vectors = model.head.embed_text(torch.from_numpy(pooled)).numpy()

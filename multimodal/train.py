@@ -168,8 +168,9 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     device = resolve_device(cfg.device)  # after the backbone: its error is the only line
     _place(model, device)
     progress = Progress(Path(cfg.progress_file) if cfg.progress_file else None)
+    on_runtime = {"texts": 0, "photos": 0}
     if device.type == "cpu" and cfg.engine != "torch":  # the runtime encodes the frozen layers
-        encode_on_runtime(model, ordered, catalogue, ws.features_dir, cfg, progress)
+        on_runtime = encode_on_runtime(model, ordered, catalogue, ws.features_dir, cfg, progress)
     progress.update("pooling the cached features", 0, 1, force=True)
     feats = listing_features(model, ordered, catalogue, ws.features_dir)
     features_done = time.perf_counter()
@@ -218,8 +219,9 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
         "word_channel_seconds": word_done - pooled_done,
         **result["timings"],
         "total_seconds": time.perf_counter() - started,
-        "extracted": feats.computed,
-        "cold": any(feats.computed.values()),
+        "extracted": {kind: feats.computed[kind] + on_runtime[kind] for kind in on_runtime},
+        "extracted_on_runtime": on_runtime,
+        "cold": any(feats.computed.values()) or any(on_runtime.values()),
         "word_channel_reused": word_reused,
     }
     metrics = {

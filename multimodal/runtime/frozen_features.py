@@ -147,9 +147,10 @@ def encode_texts(
     threads: int,
     progress: Progress,
     pooled: bool = False,
-) -> np.ndarray | None:
-    """Cache the trunk states of every text ``root``'s cache lacks; with ``pooled``,
-    run every text and return their pooled vectors ``[n, text_dim]`` (float32)."""
+) -> tuple[np.ndarray | None, int]:
+    """Cache the trunk states of every text ``root``'s cache lacks, and say how many
+    that was; with ``pooled``, run every text and return their pooled vectors
+    ``[n, text_dim]`` (float32) too."""
     cache = FeatureCache(root, text_trunk_namespace(model.text))
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     if not pooled:
@@ -161,10 +162,11 @@ def encode_texts(
         ]
     out = np.zeros((len(texts), model.text.dim), np.float32) if pooled else None
     if not order:
-        return out
+        return out, 0
     session = _session(ensure_graphs(model, root) / TEXT_GRAPH, threads)
     batch_size = model.text.cfg.batch_size
     pending: dict[str, np.ndarray] = {}
+    written = 0
     started = time.perf_counter()
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
@@ -178,12 +180,14 @@ def encode_texts(
         if out is not None:
             out[rows] = vectors
         if len(pending) >= CHUNK_ITEMS:
+            written += len(pending)
             cache.put(pending)
             pending = {}
         progress.update("encoding texts", min(start + batch_size, len(order)), len(order))
+    new = len(pending) + written
     cache.put(pending)
-    cache.record(len(order), time.perf_counter() - started)
-    return out
+    cache.record(new, time.perf_counter() - started)
+    return out, new
 
 
 def _pixels(paths: Sequence[Path], preprocess) -> np.ndarray:
@@ -253,18 +257,21 @@ def encode_photos(
 
 def encode_on_runtime(
     model, listings: Sequence, catalogue, root: Path, cfg, progress: Progress
-) -> None:
+) -> dict[str, int]:
     """Encode, on the runtime, every text and photo of ``listings`` that training's
     cache lacks, so ``multimodal.features.listing_features`` finds them all cached.
     ``cfg`` (a ``TrainConfig``) gives the threads and the engine: ``auto`` leaves the
-    work to torch, with one log line, when the runtime fails; ``onnx`` raises."""
+    work to torch, with one log line, when the runtime fails; ``onnx`` raises.
+    Returns how many texts and photos it encoded."""
     texts = [listing.text for listing in listings]
     paths = [catalogue.image_path(i) for listing in listings for i in listing.image_ids]
+    encoded = {"texts": 0, "photos": 0}
     try:
-        encode_texts(model, texts, root, cfg.threads, progress)
-        encode_photos(model, paths, root, cfg.threads, progress)
+        encoded["texts"] = encode_texts(model, texts, root, cfg.threads, progress)[1]
+        encoded["photos"] = encode_photos(model, paths, root, cfg.threads, progress)
     except Exception as exc:
         if cfg.engine == "onnx":
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.warning("ONNX runtime unavailable, encoding with torch: %s", first)
+    return encoded

@@ -39,7 +39,7 @@ def test_runtime_features_match_torch(
     paths = [clean_synthetic.image_path(i) for x in listings for i in x.image_ids][:16]
     runtime_root, torch_root = tmp_path / "runtime", tmp_path / "torch"
     progress = Progress(tmp_path / "progress.json")
-    encode_texts(model, texts, runtime_root, 1, progress)
+    assert encode_texts(model, texts, runtime_root, 1, progress)[1] == len(set(texts))
     assert encode_photos(model, paths, runtime_root, 1, progress) == len(set(map(str, paths)))
 
     # torch finds everything the runtime cached: nothing left to compute
