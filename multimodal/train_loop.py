@@ -86,7 +86,7 @@ class TensorBoardLogger:
     def batch_done(self, stage: str, epoch: int, epochs: int, done: int, per_epoch: int) -> None:
         """``done`` batches of ``epoch`` are finished: the stage's share, for the progress."""
         at = (epoch - 1) * per_epoch + done
-        self.progress.update(f"training {stage}", at, epochs * per_epoch, f"epoch {epoch}/{epochs}")
+        self.progress.update(stage, at, epochs * per_epoch, f"epoch {epoch}/{epochs}")
 
     def close(self) -> None:
         if self.writer is not None:
