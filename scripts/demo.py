@@ -229,6 +229,7 @@ def _train_and_hand_over(args, ws, data: Path, settings, children: _Children, st
         if proc is None or proc.wait() != 0:
             if not children.stopping.is_set():
                 _say(started, f"training failed (see {log}); the first index keeps serving")
+                Progress(progress_path).finish("failed", f"see {log}")
             return
         _say(started, "trained; indexing with the trained model")
         Progress(progress_path).update("indexing with the trained model", 0, 1, force=True)
@@ -236,6 +237,7 @@ def _train_and_hand_over(args, ws, data: Path, settings, children: _Children, st
         if proc is None or proc.wait() != 0:
             if not children.stopping.is_set():
                 _say(started, f"the reindex failed (see {log}); the first index keeps serving")
+                Progress(progress_path).finish("failed", f"the reindex: see {log}")
             return
     finally:
         reporter.stop.set()
