@@ -27,7 +27,17 @@ from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodySizeLimit
 from api.observability.metrics import forget_this_process, record_serving, reload_failed
 from api.observability.middleware import ObservabilityMiddleware
-from api.routes import health, images, listings, metrics, predict, search, suggest, users
+from api.routes import (
+    health,
+    images,
+    listings,
+    metrics,
+    predict,
+    progress,
+    search,
+    suggest,
+    users,
+)
 from api.service import SearchService
 from api.settings import Settings
 
@@ -89,7 +99,7 @@ def create_app(settings: Settings, service: SearchService | None = None) -> Fast
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.observability:  # added last: outermost, so it sees the body cap's 413s too
         app.add_middleware(ObservabilityMiddleware)
-    for module in (health, search, suggest, listings, users, predict, images, metrics):
+    for module in (health, progress, search, suggest, listings, users, predict, images, metrics):
         app.include_router(module.router)
     if importlib.util.find_spec(PAGE_ROUTES) is not None:
         app.include_router(importlib.import_module(PAGE_ROUTES).router)

@@ -318,4 +318,6 @@ class Readiness(BaseModel):
     # The channels the loaded index version serves (its manifest names them):
     # listings, lexical, and texts / photos / instances when it has them.
     channels: list[str] | None = None
+    # "trained", or "frozen": the first index's pretrained encoders, text only
+    model: str | None = None
     detail: str | None = None

@@ -24,6 +24,7 @@ from PIL import Image
 from api.catalogue_writes import ADMIN, Author, CatalogueWriter, listing_out
 from api.domain_errors import InvalidInput, NotFound
 from api.listing_photos import PhotoFolder
+from api.model_swap import newer_version, refuse_photos, serves_photos, take_up_model
 from api.observability.metrics import index_reloaded
 from api.personalisation import UserProfile
 from api.schemas import (
@@ -44,7 +45,6 @@ from api.serving_state import (
     Snapshot,
     StartupError,
     level_with_store,
-    load_newer,
     open_parts,
 )
 from api.settings import Settings
@@ -120,16 +120,22 @@ class SearchService:
         the write lock, so no catalogue write is lost. A version that cannot be
         loaded is logged and skipped: the server keeps the version it has.
         """
-        index = load_newer(self.settings, self.embedder, self._channels.index)
-        if index is None:
+        found = newer_version(self.settings, self.embedder, self._channels.index)
+        if found is None:
             return False
-        channels = Channels.of(index, self.embedder, self.settings)
+        index, model = found  # model: the version's own, when another one embedded it
+        channels = Channels.of(index, model or self.embedder, self.settings)
+        retired = None
         with self._writer.lock:
+            if model is not None:
+                retired = take_up_model(self, model)
             records = list(self.store.iter_records())
             level_with_store(channels, self.store, records, self.embedder.fingerprint)
             self._channels, self._live = channels, Snapshot.of(records)
             self._pipeline.forget_profiles()
             self._pipeline.warm_price_context(self._live, self._channels)
+        if retired is not None:
+            retired.close()
         index_reloaded()
         log.info("now serving index %s (%d listings)", index.path.name, index.manifest.count)
         return True
@@ -137,7 +143,8 @@ class SearchService:
     def warm_up(self) -> None:
         """One text and one photo query, so the first real user is not the one who waits."""
         self.search(Query(text="warm up"))
-        self.search(Query(image=Image.new("RGB", (224, 224), (128, 128, 128))))
+        if serves_photos(self.embedder):
+            self.search(Query(image=Image.new("RGB", (224, 224), (128, 128, 128))))
         self._pipeline.warm_price_context(self._live, self._channels)
         self._embed.clear_cache()
         self.ready = True
@@ -171,6 +178,8 @@ class SearchService:
     # -- search ---------------------------------------------------------------
 
     def search(self, query: Query) -> SearchResponse:
+        if query.image is not None:
+            refuse_photos(self.embedder, "photo search")
         return self._pipeline.search(query, self._live, self._channels)
 
     def suggest(self, typed: str, limit: int) -> SuggestResponse:
@@ -185,6 +194,7 @@ class SearchService:
         text = self._pipeline.clean_text(text)
         if text is None and image is None:
             raise InvalidInput("give a text, a photo, or both")
+        refuse_photos(self.embedder, "category prediction")
         with self._embed.model_lock:
             probabilities = self.embedder.predict_category(text, [image] if image else [])
         ranked = dict(sorted(probabilities.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -102,6 +102,9 @@ class IndexManifest:
     channels: list[str] = field(default_factory=lambda: [LISTINGS, PHOTOS, LEXICAL])
     parts: dict[str, dict[str, object]] = field(default_factory=dict)
     format: int = FORMAT
+    # The bundle that embedded it (absolute path; "" before versions named it): a
+    # server serving another model takes the version up with this one (api.model_swap).
+    model_dir: str = ""
 
     def write(self, directory: Path) -> None:
         (directory / MANIFEST_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")

@@ -12,6 +12,7 @@ from typing import Any
 
 from multimodal.device import Device
 from multimodal.precision import Precision
+from multimodal.runtime.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,11 @@ class TrainConfig:
     precision: Precision = "auto"
     # where training runs (``multimodal.device``): auto is CUDA when torch sees a GPU
     device: Device = "auto"
+    # what encodes the frozen layers' outputs on the CPU (``multimodal.runtime``):
+    # auto = the ONNX runtime (4x eager fp32 torch on photos), torch = torch
+    engine: Engine = "auto"
+    # a JSON file other processes follow training by (``multimodal.progress``)
+    progress_file: str | None = None
     # after training, tuned on validation: the head's ``mix_weights`` (fused prediction's
     # share of the text-only and image-only ones), tried in order, ties keep the earlier
     mix_grid: tuple[tuple[float, float], ...] = tuple(

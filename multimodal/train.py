@@ -38,6 +38,8 @@ from multimodal.features import (
     text_trunk_states,
 )
 from multimodal.fusion import MultimodalModel
+from multimodal.progress import Progress
+from multimodal.runtime.frozen_features import encode_on_runtime
 from multimodal.train_data import TrainData
 from multimodal.train_loop import TensorBoardLogger, heads_stage, run_stage, tops_stage
 
@@ -70,6 +72,7 @@ def train_model(
     pooled: tuple[torch.Tensor, torch.Tensor],
     runs_dir: Path | None = None,
     after_stage1: Callable[[], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Train ``model`` in place; returns the history, per-stage val accuracies and timings.
 
@@ -79,7 +82,7 @@ def train_model(
     """
     device = device_of(model.head)
     torch.manual_seed(cfg.seed)
-    logger = TensorBoardLogger(runs_dir)
+    logger = TensorBoardLogger(runs_dir, progress)
     feats, labels = data.feats, data.labels
     timings: dict[str, float] = {}
     name_states = _name_states(model, data.label_names, features_root)
@@ -99,6 +102,7 @@ def train_model(
         tops = tops_stage(model, data, name_states, cfg)
         history += run_stage(tops, model, data.train_idx, cfg, logger)
         timings["stage2_seconds"] = time.perf_counter() - start
+    logger.progress.update("tuning on validation", 0, 1, force=True)
     val_labels = labels[data.val_idx]
     # Without stage 2 the tops are still the frozen ones, so their cached outputs serve
     # (no second pass of the text layers and image block over validation).
@@ -163,11 +167,17 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     model = new_model(model_cfg, len(labels))
     device = resolve_device(cfg.device)  # after the backbone: its error is the only line
     _place(model, device)
+    progress = Progress(Path(cfg.progress_file) if cfg.progress_file else None)
+    on_runtime = {"texts": 0, "photos": 0}
+    if device.type == "cpu" and cfg.engine != "torch":  # the runtime encodes the frozen layers
+        on_runtime = encode_on_runtime(model, ordered, catalogue, ws.features_dir, cfg, progress)
+    progress.update("pooling the cached features", 0, 1, force=True)
     feats = listing_features(model, ordered, catalogue, ws.features_dir)
     features_done = time.perf_counter()
     pooled = tuple(to_device(p, device) for p in frozen_pooled(model, feats, ws.features_dir))
     pooled_done = time.perf_counter()
     y = torch.tensor([labels.encode(listing.root) for listing in ordered])
+    progress.update("fitting the word channel", 0, 1, force=True)
     word_log_probs, word_reused = None, False
     if model.word is not None:  # fitted first, on the training texts only
         word_reused = model.word.fit_cached(
@@ -201,6 +211,7 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
         pooled,
         runs_dir=ws.runs_dir,
         after_stage1=record_stage1_test,
+        progress=progress,
     )
     timings = {
         "feature_seconds": features_done - started,
@@ -208,8 +219,9 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
         "word_channel_seconds": word_done - pooled_done,
         **result["timings"],
         "total_seconds": time.perf_counter() - started,
-        "extracted": feats.computed,
-        "cold": any(feats.computed.values()),
+        "extracted": {kind: feats.computed[kind] + on_runtime[kind] for kind in on_runtime},
+        "extracted_on_runtime": on_runtime,
+        "cold": any(feats.computed.values()) or any(on_runtime.values()),
         "word_channel_reused": word_reused,
     }
     metrics = {

@@ -27,6 +27,7 @@ from multimodal.features import pad_states
 from multimodal.fusion import MultimodalModel
 from multimodal.losses import joint_losses
 from multimodal.precision import Resolved, autocast, resolve_precision
+from multimodal.progress import Progress
 from multimodal.train_data import Batch, TrainData, same_text_matrix, sample_photo_rows
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,10 @@ class Stage:
 class TensorBoardLogger:
     """TensorBoard scalars under ``runs_dir`` (nothing when ``runs_dir`` is None)."""
 
-    def __init__(self, runs_dir: Path | None) -> None:
+    def __init__(self, runs_dir: Path | None, progress: Progress | None = None) -> None:
         self.writer = None
+        # where another process follows the loop (``multimodal.progress``): batches done
+        self.progress = progress or Progress(None)
         if runs_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -79,6 +82,11 @@ class TensorBoardLogger:
         if self.writer is not None:
             for key, value in values.items():
                 self.writer.add_scalar(f"{prefix}/{key}", float(value), step or self.step)
+
+    def batch_done(self, stage: str, epoch: int, epochs: int, done: int, per_epoch: int) -> None:
+        """``done`` batches of ``epoch`` are finished: the stage's share, for the progress."""
+        at = (epoch - 1) * per_epoch + done
+        self.progress.update(stage, at, epochs * per_epoch, f"epoch {epoch}/{epochs}")
 
     def close(self) -> None:
         if self.writer is not None:
@@ -135,7 +143,7 @@ def run_stage(
         sums: dict[str, float] = {}
         desc = f"{stage.name} epoch {epoch}/{stage.epochs}"
         bar = tqdm(batches, desc=desc, unit="batch", leave=False)
-        for chunk in bar:
+        for position, chunk in enumerate(bar, 1):
             with autocast(stage.precision, device.type):
                 batch = stage.make_batch(listings[chunk], rng)
                 losses = joint_losses(model.head, batch, stage.category_names(), cfg)
@@ -151,6 +159,7 @@ def run_stage(
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach())
             bar.set_postfix(loss=f"{float(losses['total'].detach()):.3f}")
+            logger.batch_done(stage.name, epoch, stage.epochs, position, len(batches))
         acc = stage.validate()
         score = selection_score(acc)
         row = {

@@ -40,6 +40,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--text-model", default="minilm", help="'minilm' or a local BERT dir")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="stage 2's number format; auto: bf16 where the CPU has it natively",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="what encodes the frozen layers on the CPU; auto: the ONNX runtime, else torch",
+    )
+    parser.add_argument(
+        "--progress-file", type=Path, help="write training's progress (JSON) to this file"
+    )
     add_device_argument(parser)
     parser.add_argument(
         "--cnn-baseline",
@@ -86,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
         stage2_epochs=args.stage2_epochs or defaults.stage2_epochs,
         threads=args.threads,
         device=args.device,
+        precision=args.precision,
+        engine=args.engine,
+        progress_file=str(args.progress_file) if args.progress_file else None,
     )
     model_cfg = ModelConfig(
         text=TextEncoderConfig(model=args.text_model),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api.model_swap import serving
 from api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -23,9 +24,12 @@ def readyz(request: Request) -> Readiness | JSONResponse:
     if service is None or not service.ready:
         body = Readiness(status="starting", detail="loading and warming model and index")
         return JSONResponse(body.model_dump(), status_code=503)
+    now = serving(service)
     return Readiness(
         status="ready",
         model_version=service.model_version,
         listings=service.size,
         channels=service.channels,
+        model=now["model"],
+        detail=now["description"],
     )

@@ -215,6 +215,7 @@ def reindex(
                 "fingerprint": model.fingerprint,
                 "dim": model.dim,
                 "backbones": model.backbones,
+                "dir": str(Path(model_dir).resolve()),
             },
             data={
                 "store": store.location,

@@ -77,8 +77,9 @@ def write_version(
 
     ``assembler`` holds the run's vectors (taken from it channel by channel);
     ``connect`` reads the store for BM25; ``model`` carries ``fingerprint``,
-    ``dim`` and ``backbones``; ``instances`` is the photo-level channel, when
-    there is one. ``staging`` holds nothing else by now (the run's shards are gone).
+    ``dim``, ``backbones`` and ``dir`` (the bundle's folder, which the manifest
+    names); ``instances`` is the photo-level channel, when there is one.
+    ``staging`` holds nothing else by now (the run's shards are gone).
     """
     dim = int(model["dim"])
     contents = assembler.contents()
@@ -112,6 +113,7 @@ def write_version(
         data=data,
         changes=changes,
         config=asdict(config),
+        model_dir=str(model.get("dir", "")),
     )
     replace(manifest, channels=channels, parts=describe_parts(staging)).write(staging)
     return index_dir.commit(staging, version)

@@ -1,0 +1,121 @@
+"""The first run's timings: ``marketplace demo`` from a bare workspace to the trained model.
+
+Starts ``marketplace demo`` as a child process (its own output to a log
+file), then polls the server: the first ``POST /search`` with a text query
+that answers with results (the first page), and the first ``GET /progress``
+that says the trained model serves (the whole first run). Prints both, from
+the command's start, writes them to ``reports/first_run.json`` with the
+machine's description, and stops the demo with Ctrl-C's signal.
+
+    python -m benchmarks.first_run --data DATA --home HOME [--precision fp32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+QUERY = {"text": "oak dining table", "k": 10}
+
+
+def _post(url: str, body: dict) -> dict | None:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _get(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--home", type=Path, required=True, help="a fresh MARKETPLACE_HOME")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--limit-s", type=float, default=3600.0)
+    parser.add_argument("--out", type=Path, default=Path("reports/first_run.json"))
+    args = parser.parse_args(argv)
+
+    args.home.mkdir(parents=True, exist_ok=True)
+    log = args.home / "demo.log"
+    env = {**os.environ, "MARKETPLACE_HOME": str(args.home)}
+    command = [
+        sys.executable, "-m", "scripts.cli", "demo", "--data", str(args.data),
+        "--port", str(args.port), "--precision", args.precision,
+    ]  # fmt: skip
+    started = time.monotonic()
+    with log.open("wb") as out:
+        demo = subprocess.Popen(command, stdout=out, stderr=out, env=env)
+    base = f"http://127.0.0.1:{args.port}"
+    figures: dict[str, float | None] = {"first_page_s": None, "trained_serving_s": None}
+    try:
+        while time.monotonic() - started < args.limit_s and demo.poll() is None:
+            time.sleep(2)
+            if figures["first_page_s"] is None:
+                found = _post(f"{base}/search", QUERY)
+                if found and found.get("results"):
+                    figures["first_page_s"] = round(time.monotonic() - started, 1)
+                    print(f"first page answers a text query after {figures['first_page_s']} s")
+                continue
+            now = _get(f"{base}/progress")
+            if now and now.get("model") == "trained":
+                found = _post(f"{base}/search", QUERY)
+                if found and found.get("results"):
+                    figures["trained_serving_s"] = round(time.monotonic() - started, 1)
+                    print(f"the trained model serves after {figures['trained_serving_s']} s")
+                    break
+    finally:
+        if demo.poll() is None:
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)  # the demo and its children
+    report = {
+        **figures,
+        # on a loaded machine the wall times stretch; the CPU time does not
+        "cpu_seconds_all_processes": round(used.ru_utime + used.ru_stime, 1),
+        "command": " ".join(command),
+        "precision": args.precision,
+        "cpu": _cpu(),
+        "cores": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "demo_exit": demo.returncode,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0 if figures["trained_serving_s"] is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""The frozen encoders on ONNX Runtime, filling training's feature cache.
+
+Encoding every text and photo with the frozen lower layers is most of a cold
+training run on a CPU: with eager torch in fp32, about 27 photos/s on two
+cores, against 116 on the runtime (``docs/runtime.md``). These graphs are the
+*pretrained* encoders' frozen parts, so the same outputs serve training
+(``multimodal.features`` caches them under the same keys and namespaces) and
+the first, frozen index (``multimodal.frozen``), which also needs each text's
+pooled vector from the pretrained upper layers:
+
+- ``frozen_text.onnx``: token ids and mask → the trunk's token states (what
+  training caches) and the pooled output of the pretrained top layers;
+- ``frozen_image_trunk.onnx``: pixels → the trunk's map and its stride-16 map
+  (the texture statistics are computed from the latter, as in training).
+
+The graphs are fp32 and cached under the feature folder, keyed by the encoders'
+fingerprints. Outputs are stored as float16, exactly as the torch path stores them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from multimodal.config import InstanceConfig
+from multimodal.features import (
+    CHUNK_ITEMS,
+    FeatureCache,
+    file_key,
+    image_texture_namespace,
+    image_trunk_namespace,
+    text_key,
+    text_trunk_namespace,
+)
+from multimodal.progress import Progress
+from multimodal.texture import texture_statistics
+
+log = logging.getLogger(__name__)
+
+TEXT_GRAPH = "frozen_text.onnx"
+IMAGE_GRAPH = "frozen_image_trunk.onnx"
+OPSET = 17
+
+
+class _TextGraph(nn.Module):
+    def __init__(self, encoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        hidden = self.encoder.trunk(input_ids, attention_mask)
+        return hidden, self.encoder.top(hidden, attention_mask)
+
+
+class _ImageGraph(nn.Module):
+    def __init__(self, encoder) -> None:
+        super().__init__()
+        self.trunk = encoder.trunk
+
+    def forward(self, pixels: torch.Tensor):
+        return self.trunk.forward_with_mid(pixels)
+
+
+def graphs_dir(model, root: Path) -> Path:
+    """Where the frozen graphs of ``model``'s encoders live under the feature folder."""
+    digest = hashlib.sha1(
+        f"{model.text.fingerprint}|{model.image.trunk_fingerprint}".encode()
+    ).hexdigest()[:16]
+    return root / f"onnx-frozen-{digest}"
+
+
+def ensure_graphs(model, root: Path) -> Path:
+    """Export the two frozen graphs of ``model`` (pretrained, fp32) unless cached."""
+    target = graphs_dir(model, root)
+    if (target / TEXT_GRAPH).is_file() and (target / IMAGE_GRAPH).is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
+    ids = torch.ones(2, 7, dtype=torch.long)
+    size = model.image.cfg.image_size
+    try:
+        model.eval()
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shape-fixed branches
+            torch.onnx.export(
+                _TextGraph(model.text).eval(),
+                (ids, torch.ones_like(ids)),
+                str(tmp / TEXT_GRAPH),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["hidden", "pooled"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens"},
+                    "hidden": {0: "batch", 1: "tokens"},
+                    "pooled": {0: "batch"},
+                },
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+            torch.onnx.export(
+                _ImageGraph(model.image).eval(),
+                (torch.zeros(2, 3, size, size),),
+                str(tmp / IMAGE_GRAPH),
+                input_names=["pixels"],
+                output_names=["maps", "mid"],
+                dynamic_axes={"pixels": {0: "batch"}, "maps": {0: "batch"}, "mid": {0: "batch"}},
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("exported the frozen encoders to %s in %.1f s", target, time.perf_counter() - started)
+    return target
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def encode_texts(
+    model,
+    texts: Sequence[str],
+    root: Path,
+    threads: int,
+    progress: Progress,
+    pooled: bool = False,
+) -> tuple[np.ndarray | None, int]:
+    """Cache the trunk states of every text ``root``'s cache lacks, and say how many
+    that was; with ``pooled``, run every text and return their pooled vectors
+    ``[n, text_dim]`` (float32) too."""
+    cache = FeatureCache(root, text_trunk_namespace(model.text))
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    if not pooled:
+        seen: set[str] = set()
+        order = [
+            i
+            for i in order
+            if (key := text_key(texts[i])) not in cache and not (key in seen or seen.add(key))
+        ]
+    out = np.zeros((len(texts), model.text.dim), np.float32) if pooled else None
+    if not order:
+        return out, 0
+    session = _session(ensure_graphs(model, root) / TEXT_GRAPH, threads)
+    batch_size = model.text.cfg.batch_size
+    pending: dict[str, np.ndarray] = {}
+    written = 0
+    started = time.perf_counter()
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        enc = model.text.tokenize([texts[i] for i in rows])
+        ids, mask = enc["input_ids"].numpy(), enc["attention_mask"].numpy()
+        hidden, vectors = session.run(None, {"input_ids": ids, "attention_mask": mask})
+        for row, i in enumerate(rows):
+            key = text_key(texts[i])
+            if key not in cache:
+                pending[key] = hidden[row, : int(mask[row].sum())].astype(np.float16)
+        if out is not None:
+            out[rows] = vectors
+        if len(pending) >= CHUNK_ITEMS:
+            written += len(pending)
+            cache.put(pending)
+            pending = {}
+        progress.update("encoding texts", min(start + batch_size, len(order)), len(order))
+    new = len(pending) + written
+    cache.put(pending)
+    cache.record(new, time.perf_counter() - started)
+    return out, new
+
+
+def _pixels(paths: Sequence[Path], preprocess) -> np.ndarray:
+    from PIL import Image
+
+    rows = []
+    for path in paths:
+        with Image.open(path) as img:
+            rows.append(preprocess(img.convert("RGB")))
+    return torch.stack(rows).numpy()
+
+
+def encode_photos(
+    model,
+    paths: Sequence[Path],
+    root: Path,
+    threads: int,
+    progress: Progress,
+    texture_channels: int = InstanceConfig().texture_channels,
+) -> int:
+    """Cache the trunk maps and texture statistics of every photo ``root``'s cache
+    lacks; returns how many were encoded. The next batch's JPEGs are decoded in a
+    thread while the runtime encodes this one."""
+    from multimodal.data.transforms import eval_transform
+
+    maps_cache = FeatureCache(root, image_trunk_namespace(model.image))
+    textures = FeatureCache(root, image_texture_namespace(model.image, texture_channels))
+    todo: dict[str, Path] = {}
+    for path in paths:
+        key = file_key(path)
+        if key not in maps_cache and key not in todo:
+            todo[key] = path
+    if not todo:
+        return 0
+    session = _session(ensure_graphs(model, root) / IMAGE_GRAPH, threads)
+    preprocess = eval_transform(model.image.cfg.image_size, model.image.normalise)
+    keys = list(todo)
+    batch_size = model.image.cfg.batch_size
+    batches = [keys[start : start + batch_size] for start in range(0, len(keys), batch_size)]
+    maps_pending: dict[str, np.ndarray] = {}
+    stats_pending: dict[str, np.ndarray] = {}
+    started = time.perf_counter()
+    done = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-decoder") as pool:
+        upcoming = pool.submit(_pixels, [todo[k] for k in batches[0]], preprocess)
+        for position, batch in enumerate(batches):
+            pixels = upcoming.result()
+            if position + 1 < len(batches):
+                upcoming = pool.submit(
+                    _pixels, [todo[k] for k in batches[position + 1]], preprocess
+                )
+            maps, mid = session.run(None, {"pixels": pixels})
+            stats = texture_statistics(torch.from_numpy(mid), texture_channels)
+            maps_pending.update(zip(batch, maps.astype(np.float16), strict=True))
+            stats_pending.update(zip(batch, stats.astype(np.float16), strict=True))
+            if len(maps_pending) >= CHUNK_ITEMS:
+                maps_cache.put(maps_pending)
+                textures.put(stats_pending)
+                maps_pending, stats_pending = {}, {}
+            done += len(batch)
+            progress.update("encoding photos", done, len(keys))
+    maps_cache.put(maps_pending)
+    textures.put(stats_pending)
+    maps_cache.record(len(keys), time.perf_counter() - started)
+    return len(keys)
+
+
+def encode_on_runtime(
+    model, listings: Sequence, catalogue, root: Path, cfg, progress: Progress
+) -> dict[str, int]:
+    """Encode, on the runtime, every text and photo of ``listings`` that training's
+    cache lacks, so ``multimodal.features.listing_features`` finds them all cached.
+    ``cfg`` (a ``TrainConfig``) gives the threads and the engine: ``auto`` leaves the
+    work to torch, with one log line, when the runtime fails; ``onnx`` raises.
+    Returns how many texts and photos it encoded."""
+    texts = [listing.text for listing in listings]
+    paths = [catalogue.image_path(i) for listing in listings for i in listing.image_ids]
+    encoded = {"texts": 0, "photos": 0}
+    try:
+        encoded["texts"] = encode_texts(model, texts, root, cfg.threads, progress)[1]
+        encoded["photos"] = encode_photos(model, paths, root, cfg.threads, progress)
+    except Exception as exc:
+        if cfg.engine == "onnx":
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("ONNX runtime unavailable, encoding with torch: %s", first)
+    return encoded
