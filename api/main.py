@@ -3,7 +3,9 @@
 The model and the index are loaded once per process and warmed up (one text
 and one photo query) before the app serves, so the first user never pays for
 lazy initialisation and ``/readyz`` only says ready when a query would be fast.
-While it serves, a watch swaps in each new index version a reindex writes.
+While it serves, one watch swaps in each new index version a reindex writes,
+and another applies what other replicas write to the shared store
+(``SearchService.catch_up``), waking on PostgreSQL's ``NOTIFY`` or polling.
 
 ``app_from_settings`` is the factory ``marketplace serve --workers N`` gives
 uvicorn: each worker process builds its app from ``MARKETPLACE_*`` variables
@@ -48,6 +50,16 @@ async def _follow_reindexes(service: SearchService, every_s: float) -> None:
         record_serving(service)  # its listing count moves with every write
 
 
+async def _follow_replicas(service: SearchService, every_s: float) -> None:
+    """Apply other replicas' writes every ``every_s``, and at once when one is notified."""
+    while True:
+        await run_in_threadpool(service.replicas.wait, every_s)
+        try:
+            await run_in_threadpool(service.catch_up)
+        except Exception:  # the database away a moment must not stop this watch
+            log.exception("catching up with other replicas failed; trying again")
+
+
 def create_app(settings: Settings, service: SearchService | None = None) -> FastAPI:
     """The app over ``service``, or over one loaded from ``settings`` at startup."""
 
@@ -63,14 +75,17 @@ def create_app(settings: Settings, service: SearchService | None = None) -> Fast
             loaded.model_version,
             extra={"fields": {"index_version": loaded.index.manifest.version}},
         )
-        watcher = None
+        watchers = []
         if settings.index_poll_seconds > 0:
-            watcher = asyncio.create_task(_follow_reindexes(loaded, settings.index_poll_seconds))
+            watchers.append(_follow_reindexes(loaded, settings.index_poll_seconds))
+        if settings.change_poll_seconds > 0:
+            watchers.append(_follow_replicas(loaded, settings.change_poll_seconds))
+        tasks = [asyncio.create_task(watch) for watch in watchers]
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            for task in tasks:
+                task.cancel()
             app.state.service = None
             forget_this_process()
             if service is None:
