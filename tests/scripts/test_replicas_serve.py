@@ -70,7 +70,7 @@ def test_two_serve_processes_stay_level_through_postgres(
         assert hits["results"][0]["id"] == listing_id  # with the vectors A stored
 
         before = serving_version(to_a)
-        with Store(postgres_url) as store:  # a reindex job beside the two replicas
+        with Store(postgres_url, settings.resolved_image_dir) as store:  # a reindex job
             summary = reindex(
                 store, tmp_path / INDEX_DIR, settings.resolved_model_dir,
                 ReindexConfig(progress=False), Mapper(embedder),
