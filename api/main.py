@@ -3,7 +3,9 @@
 The model and the index are loaded once per process and warmed up (one text
 and one photo query) before the app serves, so the first user never pays for
 lazy initialisation and ``/readyz`` only says ready when a query would be fast.
-While it serves, a watch swaps in each new index version a reindex writes.
+While it serves, one watch swaps in each new index version a reindex writes,
+and another applies what other replicas write to the shared store
+(``SearchService.catch_up``), waking on PostgreSQL's ``NOTIFY`` or polling.
 
 ``app_from_settings`` is the factory ``marketplace serve --workers N`` gives
 uvicorn: each worker process builds its app from ``MARKETPLACE_*`` variables
@@ -40,6 +42,7 @@ from api.routes import (
 )
 from api.service import SearchService
 from api.settings import Settings
+from indexing.store_database import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +55,36 @@ async def _follow_reindexes(service: SearchService, every_s: float) -> None:
         await asyncio.sleep(every_s)
         try:
             await run_in_threadpool(service.reload_index)
+        except StoreUnavailable as exc:  # the new version waits until the database is back
+            reload_failed()
+            log.warning("index reload put off, the store is unreachable: %s", exc)
         except Exception:  # a bad version must not stop the server or this watch
             reload_failed()
             log.exception("reloading the index failed; still serving the previous version")
         record_serving(service)  # its listing count moves with every write
+
+
+async def _follow_replicas(service: SearchService, every_s: float) -> None:
+    """Apply other replicas' writes every ``every_s``, and at once when one is notified.
+
+    While the database is away this logs one line when it goes and one when it
+    is back, not a line every ``every_s``."""
+    away = False
+    while True:
+        await run_in_threadpool(service.replicas.wait, every_s)
+        try:
+            await run_in_threadpool(service.catch_up)
+        except StoreUnavailable as exc:
+            if not away:
+                log.warning("other replicas' writes wait until the store is back: %s", exc)
+            away = True
+            continue
+        except Exception:  # any other failure must not stop this watch either
+            log.exception("catching up with other replicas failed; trying again")
+            continue
+        if away:
+            log.info("the store is back: caught up with other replicas")
+        away = False
 
 
 def create_app(settings: Settings, service: SearchService | None = None) -> FastAPI:
@@ -73,14 +102,17 @@ def create_app(settings: Settings, service: SearchService | None = None) -> Fast
             loaded.model_version,
             extra={"fields": {"index_version": loaded.index.manifest.version}},
         )
-        watcher = None
+        watchers = []
         if settings.index_poll_seconds > 0:
-            watcher = asyncio.create_task(_follow_reindexes(loaded, settings.index_poll_seconds))
+            watchers.append(_follow_reindexes(loaded, settings.index_poll_seconds))
+        if settings.change_poll_seconds > 0:
+            watchers.append(_follow_replicas(loaded, settings.change_poll_seconds))
+        tasks = [asyncio.create_task(watch) for watch in watchers]
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            for task in tasks:
+                task.cancel()
             app.state.service = None
             forget_this_process()
             if service is None:

@@ -27,6 +27,7 @@ from api.listing_photos import PhotoFolder
 from api.model_swap import newer_version, refuse_photos, serves_photos, take_up_model
 from api.observability.metrics import index_reloaded
 from api.personalisation import UserProfile
+from api.replica_sync import ReplicaSync
 from api.schemas import (
     EventOut,
     ListingCreate,
@@ -72,11 +73,13 @@ class SearchService:
         texts: VectorIndex | None = None,
         *,
         records: list[Record] | None = None,
+        replicas: ReplicaSync | None = None,
     ) -> None:
         """Serve ``index`` as loaded (``open`` also brings it level with the store).
         ``instances`` / ``texts`` stand in for the version's own photo-level and
         text-only channels (evaluation builds them in memory); ``records``: the
-        store's live listings, when the caller has read them already."""
+        store's live listings, when the caller has read them already (then
+        ``replicas``, its place in the change log, taken before it read them)."""
         own = Channels.of(index, embedder, settings)
         self.settings = settings
         self.embedder = embedder
@@ -84,6 +87,7 @@ class SearchService:
         self.model_version: str = embedder.fingerprint
         self.ready = False
         self._channels = Channels(index, texts or own.texts, instances or own.instances)
+        self.replicas = replicas or ReplicaSync(store, settings.change_log)
         self._live = Snapshot.of(list(store.iter_records()) if records is None else records)
         self._embed = QueryEmbedder(embedder, settings)
         self._pipeline = SearchPipeline(settings, store, self._embed)
@@ -104,8 +108,9 @@ class SearchService:
         faiss_threads(settings.faiss_threads)
         embedder, store, index = open_parts(settings)
         try:
+            replicas = ReplicaSync(store, settings.change_log)
             records = list(store.iter_records())
-            service = cls(settings, embedder, store, index, records=records)
+            service = cls(settings, embedder, store, index, records=records, replicas=replicas)
             level_with_store(service._channels, store, records, embedder.fingerprint)
         except BaseException:
             store.close()
@@ -140,6 +145,20 @@ class SearchService:
         log.info("now serving index %s (%d listings)", index.path.name, index.manifest.count)
         return True
 
+    def catch_up(self) -> int:
+        """Apply what other replicas wrote since this one last looked (``api.replica_sync``),
+        swapping one new snapshot under the write lock; returns how many listings and
+        users changed here."""
+        with self._writer.lock:
+            caught = self.replicas.catch_up(self._live, self._channels, self.model_version)
+            if caught.listings:
+                self._live = caught.live
+                self._pipeline.forget_profiles()  # a profile may hold a listing's old vector
+                self._pipeline.warm_price_context(self._live, self._channels)
+            for user_id in caught.users:
+                self._pipeline.forget_profiles(user_id)
+        return caught.count
+
     def warm_up(self) -> None:
         """One text and one photo query, so the first real user is not the one who waits."""
         self.search(Query(text="warm up"))
@@ -152,6 +171,7 @@ class SearchService:
     def close(self) -> None:
         self.ready = False
         self._embed.close()
+        self.replicas.close()
         self.store.close()
 
     @property

@@ -236,7 +236,7 @@ def level_with_store(channels: Channels, store: Store, records: list[Record], mo
             index.path.name,
         )
     if ready:
-        _upsert_stored(channels, ready, stored, photos)
+        upsert_stored(channels, ready, stored, photos)
     index.lexical.upsert_many((r.fid, r.listing.title, r.listing.description) for r in stale)
     log.info(
         "level with the store: %d written since %s, %d removed",
@@ -247,7 +247,9 @@ def level_with_store(channels: Channels, store: Store, records: list[Record], mo
     return len(stale) + len(gone)
 
 
-def _upsert_stored(channels: Channels, ready: list[Record], stored, photos) -> None:
+def upsert_stored(channels: Channels, ready: list[Record], stored, photos) -> None:
+    """Listings' stored vectors (``Store.written_listing_vectors`` / ``written_photo_vectors``)
+    into the loaded channels: at a reload, and when another replica wrote them."""
     index = channels.index
     fids = [r.fid for r in ready]
     index.listings.upsert(fids, np.stack([stored[f].joint for f in fids]))

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.facets import FacetConfig
 from api.price_context import PriceContextConfig
+from indexing.change_log import ChangeLogConfig
 from multimodal.device import Device
 from multimodal.precision import Precision
 from multimodal.runtime.engine import Engine
@@ -117,6 +118,10 @@ class Settings(BaseSettings):
     # Serving. The server checks this often for a newer index version (written
     # by ``marketplace reindex``) and swaps it in; 0: only at start-up.
     index_poll_seconds: float = Field(5.0, ge=0)
+    # How often the server applies what other replicas wrote (``api.replica_sync``;
+    # with PostgreSQL also at once on a NOTIFY); 0: never. The log's upkeep beside it.
+    change_poll_seconds: float = Field(0.5, ge=0)
+    change_log: ChangeLogConfig = ChangeLogConfig()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     # One thread: a short query gains little from two, and an OpenMP team spins

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from indexing import written_vectors
+from indexing import change_log, written_vectors
 from indexing.store_database import Database, StoreUnavailable, open_database
 from indexing.store_records import (
     CATEGORY_SEPARATOR,
@@ -102,6 +102,7 @@ class Store:
         except BaseException:
             self._db.close()
             raise
+        self.changes = change_log.ChangeLog(self._db, self._lock)  # what replicas follow
 
     def close(self) -> None:
         with self._lock:
@@ -166,6 +167,7 @@ class Store:
                     )
                 ]
                 written_vectors.write(conn, fid, content, own, vectors)
+            change_log.record(conn, change_log.LISTING_WRITTEN, listing.id)
             return fid
 
     def written_listing_vectors(self, model: str, fids: Sequence[int]) -> dict[int, StoredListing]:
@@ -248,6 +250,7 @@ class Store:
             )
             if cur.rowcount == 0:
                 raise ListingNotFound(listing_id)
+            change_log.record(conn, change_log.LISTING_DELETED, listing_id)
 
     def owner_of(self, listing_id: str) -> str | None:
         """The user a live listing belongs to; ``None`` for catalogue and admin listings."""
@@ -325,12 +328,17 @@ class Store:
         for record in self.iter_records():
             yield record.listing
 
-    def iter_records(self) -> Iterator[Record]:
-        """Every live listing with its ids and hashes, in fid order."""
-        rows = self._query(
-            f"SELECT {_LISTING_COLUMNS} FROM listings WHERE deleted = 0 ORDER BY fid"
-        )
-        yield from self._to_records(rows)
+    def iter_records(self, ids: Sequence[str] | None = None) -> Iterator[Record]:
+        """Every live listing (or those of ``ids``) with its ids and hashes, in fid order."""
+        sql = f"SELECT {_LISTING_COLUMNS} FROM listings WHERE deleted = 0"
+        chunks = [[]] if ids is None else _chunks(ids)
+        in_ids = "" if ids is None else " AND id IN ({})"
+        rows = [
+            row
+            for chunk in chunks
+            for row in self._query(sql + in_ids.format(",".join("?" * len(chunk))), chunk)
+        ]
+        yield from self._to_records(sorted(rows))
 
     def main_currency(self) -> str:
         """The currency most live listings are priced in: the one price filters compare in.
@@ -436,6 +444,7 @@ class Store:
                 "INSERT INTO events (user_id, listing_id, type, ts) VALUES (?, ?, ?, ?)",
                 (event.user_id, event.listing_id, event.type, event.ts),
             )
+            change_log.record(conn, change_log.EVENT, event.user_id)
         return event
 
     def events_for_user(self, user_id: str, limit: int | None = None) -> list[Event]:

@@ -132,6 +132,23 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX uploaded_photos_listing ON uploaded_photos(listing_id);
         """,
     ),
+    (
+        7,
+        "change log",
+        # Every write a serving replica must apply, in order, appended in the
+        # write's transaction (``indexing.change_log``); pruned by age, with the
+        # highest pruned sequence kept so a replica knows when it fell behind.
+        """
+        CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            ts REAL NOT NULL
+        );
+        CREATE TABLE change_log_pruned (upto INTEGER NOT NULL);
+        INSERT INTO change_log_pruned VALUES (0);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -30,10 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench", help="run a benchmark (all of them if none is named), write reports/<name>.json"
     )
+    from scripts.bench_propagation import add_propagation  # it imports this module's helpers
+
     benchmarks = parser.add_subparsers(dest="benchmark", required=False, metavar="BENCHMARK")
     for add in (
         _reindex, _reindex_memory, _scaling, _encode, _runtime, _runtime_parity, _search,
-        _suggest, _reliability, _observability, _workers, _replicas,
+        _suggest, _reliability, _observability, _workers, _replicas, add_propagation,
     ):  # fmt: skip
         add(benchmarks)
     # No benchmark named: run them all, each with its defaults.

@@ -69,6 +69,12 @@ RELOADS = Counter(
     "marketplace_index_reloads",
     "New index versions swapped in while serving.",
 )
+REPLICA_CHANGES = Counter(
+    "marketplace_replica_changes_applied",
+    "Writes other replicas made that this process applied (listing, event; resync: the "
+    "store re-read whole after falling behind the change log).",
+    ["kind"],
+)
 RELOAD_FAILURES = Counter(
     "marketplace_index_reload_failures",
     "Checks that found a new index version and could not serve it (the old one kept serving).",
@@ -101,6 +107,10 @@ def record_serving(service: SearchService) -> None:
 
 def index_reloaded() -> None:
     RELOADS.inc()
+
+
+def changes_applied(kind: str, n: int) -> None:
+    REPLICA_CHANGES.labels(kind).inc(n)
 
 
 def reload_failed() -> None:
