@@ -25,7 +25,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.ray_serving import REPLICA_HEADER
-from api.service import SearchService
 from api.settings import Settings
 from benchmarks.harness import REPO_ROOT, cli_command, free_port, wait_until_ready
 from multimodal.data.catalogue import CleanCatalogue
@@ -33,9 +32,6 @@ from scripts.cli import main
 from tests.fixtures.api import ADMIN_KEY
 from tests.fixtures.index import INDEX_DIR
 
-# A write reaches the replicas that did not take it through h-replicas' change log
-# (``SearchService.catch_up``, issue 21 §2); without it, only the writer serves it.
-FOLLOWS_OTHER_REPLICAS = hasattr(SearchService, "catch_up")
 PROPAGATION_S = 2.0
 
 
@@ -120,8 +116,8 @@ def _searches_reach_both_replicas(client: httpx.Client, clean: CleanCatalogue) -
 
 
 def _a_write_is_served(client: httpx.Client) -> None:
-    """The replica that took the write serves it at once; every replica within 2 s once
-    writes cross replicas (``FOLLOWS_OTHER_REPLICAS``)."""
+    """The replica that took the write serves it at once, and every replica within 2 s
+    (the change log: ``SearchService.catch_up``)."""
     body = {
         "title": "Splendiferous plumbob lantern",
         "description": "Brass, barely used.",
@@ -142,8 +138,7 @@ def _a_write_is_served(client: httpx.Client) -> None:
         if time.monotonic() >= settled:
             found[response.headers[REPLICA_HEADER]] = listing_id in ids
     assert found.get(writer) is True
-    if FOLLOWS_OTHER_REPLICAS:
-        assert found == dict.fromkeys(found, True) and len(found) == 2
+    assert found == dict.fromkeys(found, True) and len(found) == 2
 
 
 def test_serve_ray_without_ray_is_one_line(
