@@ -17,7 +17,7 @@ folder, and are plain line numbers, as ``data import`` gives, for one file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -134,7 +134,12 @@ class ShardMerger:
         self._seen: set[str] = set()
         self._formats: list[str] = []
 
-    def add(self, shard: CleanReport, rows: Iterator[tuple[str, Listing]], write) -> None:
+    def add(
+        self,
+        shard: CleanReport,
+        rows: Iterator[tuple[str, Listing]],
+        write: Callable[[Listing], object],
+    ) -> None:
         """Take one shard: ``write(listing)`` for each listing kept, in row order."""
         report = self.report
         if shard.format not in self._formats:
