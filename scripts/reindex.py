@@ -128,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     data = source or args.data or default_data_dir()[0]
     workspace = Workspace.for_data(data)
     config = config_from(args, workspace.features_dir)
+    if source is None:
+        _check_clean_catalogue(workspace)
     if not (workspace.model_dir / "manifest.json").is_file():
         first = "`marketplace data import PATH --executor ray`, then " if source else ""
         raise CliError(f"no model at {workspace.model_dir}: run {first}`marketplace train` first")
@@ -156,14 +158,19 @@ def _catalogue_source(args: argparse.Namespace) -> Path | None:
     return args.from_catalogue
 
 
-def _reindex(workspace, config) -> int:
-    from indexing.reindex.runner import reindex_workspace
+def _check_clean_catalogue(workspace) -> None:
     from multimodal.data.catalogue import LISTINGS_FILE
 
     if not (workspace.clean_dir / LISTINGS_FILE).is_file():
         raise CliError(
             f"no cleaned catalogue at {workspace.clean_dir}: run `marketplace data clean` first"
         )
+
+
+def _reindex(workspace, config) -> int:
+    from indexing.reindex.runner import reindex_workspace
+
+    _check_clean_catalogue(workspace)  # after a Ray import too: it wrote one
     try:
         _, summary = reindex_workspace(workspace, config)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
