@@ -19,8 +19,6 @@ that several serving processes share. Every write goes through
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 import time
@@ -31,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from indexing import change_log, written_vectors
+from indexing import change_log, store_sync, written_vectors
 from indexing.store_database import Database, StoreUnavailable, open_database
 from indexing.store_records import (
     CATEGORY_SEPARATOR,
@@ -67,11 +65,6 @@ __all__ = [
 
 _LISTING_COLUMNS = "fid, id, title, description, price, location, category, currency, content_hash"
 _CHUNK = 900  # ids per ``IN (...)``: under SQLite's bound-parameter limit
-
-
-def _catalogue_hash(values: tuple, image_ids: Sequence[str]) -> str:
-    """Everything the catalogue file states about a listing, as one digest."""
-    return hashlib.sha256(json.dumps([list(values), list(image_ids)]).encode()).hexdigest()
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
@@ -190,56 +183,9 @@ class Store:
         changed or dropped since is applied, the newer write winning. A
         listing is unchanged when its fields, its photo ids and its content
         hash (photo bytes included, via the size/mtime memo) all match.
+        ``indexing.store_sync`` does it a bounded page at a time.
         """
-        rows = {
-            row[0]: row[1:]
-            for row in self._query(
-                "SELECT id, title, description, price, location, category, currency, "
-                "content_hash, deleted, catalogue_hash FROM listings"
-            )
-        }
-        images = self._images_by_listing()
-        memo = {row[0]: row[1:] for row in self._query("SELECT * FROM image_files")}
-        added = updated = unchanged = 0
-        seen: set[str] = set()
-        now = time.time()
-        with self._transaction() as conn:
-            for listing in listings:
-                seen.add(listing.id)
-                digests = [self._image_digest(conn, i, memo) for i in listing.image_ids]
-                values = (*self._row_values(listing), content_hash(listing.text, digests))
-                stated = _catalogue_hash(values, listing.image_ids)
-                row = rows.get(listing.id)
-                if row is not None and row[-1] == stated:
-                    unchanged += 1  # the file says what it said last time
-                    continue
-                live = row is not None and not row[-2]
-                if (
-                    live
-                    and row[:-2] == values
-                    and images.get(listing.id, []) == list(listing.image_ids)
-                ):
-                    unchanged += 1
-                else:
-                    added += not live
-                    updated += live
-                    self._upsert(conn, listing, now, digests)
-                conn.execute(
-                    "UPDATE listings SET catalogue_hash = ? WHERE id = ?", (stated, listing.id)
-                )
-            # Only listings the file once held are dropped with it; forgetting
-            # their hash lets the file bring one back later.
-            gone = [
-                listing_id
-                for listing_id, row in rows.items()
-                if not row[-2] and row[-1] is not None and listing_id not in seen
-            ]
-            conn.executemany(
-                "UPDATE listings SET deleted = 1, catalogue_hash = NULL, updated_at = ? "
-                "WHERE id = ?",
-                [(now, listing_id) for listing_id in gone],
-            )
-        return SyncCounts(added, updated, len(gone), unchanged)
+        return store_sync.sync_listings(self, listings)
 
     def delete_listing(self, listing_id: str) -> None:
         """Soft delete: the fid stays reserved so a re-added listing keeps it."""
@@ -473,14 +419,6 @@ class Store:
             listing.category,
             listing.currency,
         )
-
-    def _images_by_listing(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for listing_id, image_id in self._query(
-            "SELECT listing_id, image_id FROM images ORDER BY listing_id, position"
-        ):
-            out.setdefault(listing_id, []).append(image_id)
-        return out
 
     def _image_digest(
         self, conn: Database, image_id: str, memo: dict[str, tuple] | None = None

@@ -25,8 +25,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp = commands.add_parser(
         "import", help="import a catalogue file (JSON Lines, CSV, Parquet) into the workspace"
     )
-    imp.add_argument("path", type=Path, help="the catalogue file (see docs/catalogue-format.md)")
+    imp.add_argument(
+        "path",
+        type=Path,
+        help="the catalogue file (see docs/catalogue-format.md); with --executor ray, "
+        "a folder of catalogue files too (docs/catalogue-import.md)",
+    )
     _cleaning_options(imp)
+    imp.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="ray: Ray Data tasks clean the files, one a task (local Ray on 2 CPUs)",
+    )
     imp.set_defaults(handler=run_import)
 
     stats = commands.add_parser("stats", help="figures about a raw catalogue")
@@ -92,9 +103,41 @@ def run_clean(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    if args.executor == "ray":
+        from indexing.config import ReindexConfig
+
+        return run_ray_import(args.path, args, ReindexConfig(progress=not args.quiet))
     if not args.path.is_file():
-        raise CliError(f"{args.path} is not a file: import takes a catalogue file")
+        raise CliError(
+            f"{args.path} is not a file: import takes a catalogue file "
+            "(a folder of them with --executor ray)"
+        )
     return _clean(args.path, args)
+
+
+def run_ray_import(path: Path, args: argparse.Namespace, config) -> int:
+    """Clean the catalogue at ``path`` (a file or a folder of them) into its workspace on
+    Ray (``indexing.reindex.ray_import``), with ``args``' cleaning options; print as
+    ``_clean`` does."""
+    from multimodal.data.generic import parse_mapping
+    from multimodal.data.rows import RawDataError
+    from multimodal.data.sharded import ImportOptions
+    from multimodal.workspace import Workspace
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise CliError("the ray executor needs Ray: pip install '.[distributed]'") from None
+    from indexing.reindex.ray_import import import_on_ray as run
+
+    started = time.perf_counter()
+    try:
+        options = ImportOptions(parse_mapping(args.map), args.currency, args.image_size)
+        report = run(path, Workspace.for_data(path).clean_dir, options, config)
+    except RawDataError as exc:
+        raise CliError(str(exc)) from exc
+    _print_report(report, started)
+    return 0
 
 
 def _clean(data: Path, args: argparse.Namespace) -> int:
@@ -119,10 +162,15 @@ def _clean(data: Path, args: argparse.Namespace) -> int:
         )
     except RawDataError as exc:
         raise CliError(str(exc)) from exc
+    _print_report(report, started)
+    return 0
+
+
+def _print_report(report, started: float) -> None:
+    """The cleaning summary line, then each problem by row number."""
     print(f"{report.summary()} in {time.perf_counter() - started:.1f}s")
     for line in report.problem_lines():
         print(f"  {line}")
-    return 0
 
 
 def run_stats(args: argparse.Namespace) -> int:

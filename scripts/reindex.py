@@ -7,7 +7,10 @@ run the whole encoders instead). ``--executor ray`` runs the reindex on Ray Data
 local Ray (``ray.init(num_cpus=2)``) or, with ``--ray-address``, on a cluster
 whose nodes have this package installed and see the same store, model, photo
 and index paths: the workers read the store and write embedding shards that
-this process streams in (``docs/distributed-reindex.md``). Also runnable as
+this process streams in (``docs/distributed-reindex.md``). With
+``--from-catalogue PATH`` it first imports that catalogue (a file, or a folder
+of Parquet / JSON Lines files) on the same Ray, its files cleaned by Ray Data
+tasks (``docs/catalogue-import.md``). Also runnable as
 ``python scripts/reindex.py``.
 """
 
@@ -35,6 +38,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="raw data folder whose workspace holds the cleaned catalogue, model and index "
         "(default: MARKETPLACE_DATA, else ../shared/marketplace, else synthetic)",
+    )
+    parser.add_argument(
+        "--from-catalogue",
+        type=Path,
+        metavar="PATH",
+        help="with --executor ray: import this catalogue file or folder of files first, on "
+        "Ray, into its own workspace (instead of --data; docs/catalogue-import.md)",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="with --from-catalogue: read FIELD from COLUMN, as data import does",
+    )
+    parser.add_argument(
+        "--currency", default="GBP", help="with --from-catalogue: ISO code of prices that name none"
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=256, help="with --from-catalogue: cleaned photo side"
     )
     parser.add_argument("--full", action="store_true", help="re-embed every listing")
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
@@ -95,23 +118,59 @@ def config_from(args: argparse.Namespace, features_dir: Path | None = None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from indexing.reindex.runner import reindex_workspace
-    from multimodal.data.catalogue import LISTINGS_FILE
     from multimodal.workspace import Workspace, default_data_dir
     from scripts.logs import show_progress_log
 
     show_progress_log()
     if args.executor == "local":  # Ray's actors may find GPUs this machine lacks
         check_device(args.device)
-    data = args.data or default_data_dir()[0]
+    source = _catalogue_source(args)
+    data = source or args.data or default_data_dir()[0]
     workspace = Workspace.for_data(data)
     config = config_from(args, workspace.features_dir)
+    if source is None:
+        _check_clean_catalogue(workspace)
+    if not (workspace.model_dir / "manifest.json").is_file():
+        first = "`marketplace data import PATH --executor ray`, then " if source else ""
+        raise CliError(f"no model at {workspace.model_dir}: run {first}`marketplace train` first")
+    if source is None:
+        return _reindex(workspace, config)
+    from indexing.reindex.ray_session import ray_session
+    from scripts.data import run_ray_import
+
+    with ray_session(config):  # one Ray for the import and the reindex
+        run_ray_import(source, args, config)
+        return _reindex(workspace, config)
+
+
+def _catalogue_source(args: argparse.Namespace) -> Path | None:
+    """The catalogue ``--from-catalogue`` names; its cleaning options refused without it."""
+    if args.from_catalogue is None:
+        if args.map or args.currency != "GBP" or args.image_size != 256:
+            raise CliError("--map, --currency and --image-size go with --from-catalogue")
+        return None
+    if args.executor != "ray":
+        raise CliError(
+            "--from-catalogue needs --executor ray (or run `marketplace data import` first)"
+        )
+    if args.data is not None:
+        raise CliError("--from-catalogue names the catalogue and its workspace: leave out --data")
+    return args.from_catalogue
+
+
+def _check_clean_catalogue(workspace) -> None:
+    from multimodal.data.catalogue import LISTINGS_FILE
+
     if not (workspace.clean_dir / LISTINGS_FILE).is_file():
         raise CliError(
             f"no cleaned catalogue at {workspace.clean_dir}: run `marketplace data clean` first"
         )
-    if not (workspace.model_dir / "manifest.json").is_file():
-        raise CliError(f"no model at {workspace.model_dir}: run `marketplace train` first")
+
+
+def _reindex(workspace, config) -> int:
+    from indexing.reindex.runner import reindex_workspace
+
+    _check_clean_catalogue(workspace)  # after a Ray import too: it wrote one
     try:
         _, summary = reindex_workspace(workspace, config)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:

@@ -20,7 +20,6 @@ filesystem; a PostgreSQL store needs only its connection factory instead).
 
 from __future__ import annotations
 
-import logging
 import math
 import uuid
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from indexing.config import ReindexConfig
 from indexing.embedding_cache import EmbeddingCache
 from indexing.reindex.embedded import Embedded, concatenate, from_encoded, split_cached
 from indexing.reindex.mapper import Mapper, ModelIdentity, load_photos
+from indexing.reindex.ray_session import ray_session
 from indexing.reindex.reader import LISTINGS_SQL, Connect, count_live, with_photos
 
 READ_BLOCK_ROWS = 100_000  # listings per read task
@@ -111,26 +111,11 @@ def run_ray(
     shard_dir: Path,
 ) -> Iterator[Embedded]:
     """Every live listing's vectors, one shard at a time, as the actors finish them."""
-    import ray  # optional extra: only this executor needs it
-
     listings, _ = count_live(connect)
     if not listings:
         return
     shard_dir.mkdir(parents=True, exist_ok=True)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            address=config.ray_address,
-            num_cpus=None if config.ray_address else config.ray_num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
-    try:
-        for name in ("ray", "ray.data"):  # the run ends with one summary line, not Ray's log
-            logging.getLogger(name).setLevel(logging.WARNING)
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
+    with ray_session(config) as ray:
         # Each read task scans the table once (keeping its share of the rows), so reads
         # are few and large; the actors still take them ``shard_rows`` at a time.
         blocks = max(config.ray_actors, math.ceil(listings / READ_BLOCK_ROWS))
@@ -172,6 +157,3 @@ def run_ray(
                     Path(path).unlink()
                     bar.update(len(shard))
                     yield shard
-    finally:
-        if started:
-            ray.shutdown()

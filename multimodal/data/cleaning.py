@@ -324,7 +324,7 @@ def clean_rows(raw: RawCatalogue, report: CleanReport) -> list[tuple[Listing, Ra
     return kept
 
 
-def _clean_photos(
+def clean_photos(
     kept: list[tuple[Listing, RawRow]], out_dir: Path, report: CleanReport, progress: bool
 ) -> dict[str, list[str]]:
     """Clean every kept row's photos; listing id → the image ids that worked."""
@@ -391,16 +391,21 @@ def clean_catalogue(
         dropped_image_rows=list(raw.dropped_photos),
     )
     kept = clean_rows(raw, report)
-    good = _clean_photos(kept, out_dir, report, progress)
+    good = clean_photos(kept, out_dir, report, progress)
     listings = [replace(listing, image_ids=tuple(good.get(listing.id, ()))) for listing, _ in kept]
     report.products = len(listings)
     report.images = sum(len(listing.image_ids) for listing in listings)
     report.products_without_images = sum(1 for listing in listings if not listing.image_ids)
     write_listings(out_dir / LISTINGS_FILE, listings)
+    save_report(report, out_dir)
+    return report
+
+
+def save_report(report: CleanReport, out_dir: Path) -> None:
+    """``report.json``, written whole or not at all."""
     tmp = out_dir / (REPORT_FILE + ".tmp")
     tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     tmp.replace(out_dir / REPORT_FILE)
-    return report
 
 
 def _newer(a: Path, b: Path) -> bool:

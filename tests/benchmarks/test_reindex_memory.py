@@ -32,4 +32,5 @@ def test_reindex_memory_bench_writes_its_report(tmp_path: Path) -> None:
     assert (encoded["listings"], encoded["embedded"]) == (120, 120)
     assert (cached["listings"], cached["embedded"]) == (300, 0)  # every vector from the cache
     assert cached["index_bytes"] > 300 * 32 * 4 * 2  # listings and text-only vectors at least
-    assert cached["driver_peak_rss_bytes"] > 0
+    assert cached["sync_unchanged"] == 300  # the run synced the cleaned file, found unchanged
+    assert 0 < cached["driver_sync_peak_rss_bytes"] <= cached["driver_peak_rss_bytes"]
