@@ -46,7 +46,7 @@ from api.settings import Settings
 from benchmarks.errors import BenchError
 from benchmarks.harness import RunningServer, machine_info, percentiles, serve, write_report
 from benchmarks.profile_shares import profile_shares
-from benchmarks.reliability.load import RequestSpec, request_mix
+from benchmarks.reliability.load import RequestSpec, request_mix, send
 from benchmarks.search import QueryMaterial
 
 BACKENDS = ("sqlite", "postgresql")
@@ -154,13 +154,7 @@ def _closed_loop(
             while time.perf_counter() < deadline:
                 spec = next_spec()
                 began = time.perf_counter()
-                error = None
-                try:
-                    response = http.request(spec.method, spec.path, **spec.request)
-                    if response.status_code != 200:
-                        error = f"HTTP {response.status_code}: {response.text[:200]}"
-                except httpx.HTTPError as exc:
-                    error = f"{type(exc).__name__}: {exc}"
+                error = send(http, spec)
                 answers.record(spec.name, time.perf_counter() - began, error)
 
     started = time.perf_counter()

@@ -122,6 +122,18 @@ class _Tally:
                     self.error_samples.append(f"{kind}: {error}")
 
 
+def send(client: httpx.Client, spec: RequestSpec) -> str | None:
+    """Send one request of the load: None on a 200, else what went wrong, in one line
+    (every load over these specs counts errors the same way)."""
+    try:
+        response = client.request(spec.method, spec.path, **spec.request)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    return None
+
+
 def _worker(
     base_url: str,
     specs: list[RequestSpec],
@@ -136,13 +148,7 @@ def _worker(
             spec = specs[i % len(specs)]
             i += 1
             began = time.perf_counter()
-            error = None
-            try:
-                response = client.request(spec.method, spec.path, **spec.request)
-                if response.status_code != 200:
-                    error = f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+            error = send(client, spec)
             tally.record(spec.name, time.perf_counter() - began, error)
 
 
