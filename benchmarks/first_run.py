@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import signal
 import subprocess
@@ -23,6 +22,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from benchmarks.harness import cli_command, machine_info, stop_process, write_report
 
 QUERY = {"text": "oak dining table", "k": 10}
 
@@ -46,13 +47,6 @@ def _get(url: str) -> dict | None:
         return None
 
 
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -66,10 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     args.home.mkdir(parents=True, exist_ok=True)
     log = args.home / "demo.log"
     env = {**os.environ, "MARKETPLACE_HOME": str(args.home)}
-    command = [
-        sys.executable, "-m", "scripts.cli", "demo", "--data", str(args.data),
-        "--port", str(args.port), "--precision", args.precision,
-    ]  # fmt: skip
+    command = cli_command(
+        "demo", "--data", str(args.data), "--port", str(args.port), "--precision", args.precision
+    )
     started = time.monotonic()
     with log.open("wb") as out:
         demo = subprocess.Popen(command, stdout=out, stderr=out, env=env)
@@ -92,12 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"the trained model serves after {figures['trained_serving_s']} s")
                     break
     finally:
-        if demo.poll() is None:
-            demo.send_signal(signal.SIGINT)
-            try:
-                demo.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                demo.kill()
+        stop_process(demo, signal.SIGINT, timeout_s=60)  # Ctrl-C: the demo stops its children
     used = resource.getrusage(resource.RUSAGE_CHILDREN)  # the demo and its children
     report = {
         **figures,
@@ -105,15 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_seconds_all_processes": round(used.ru_utime + used.ru_stime, 1),
         "command": " ".join(command),
         "precision": args.precision,
-        "cpu": _cpu(),
-        "cores": os.cpu_count(),
-        "load_average_at_end": os.getloadavg(),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_info(),  # at the end: its load average covers the run
         "demo_exit": demo.returncode,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    write_report(report, args.out, f"first run: {json.dumps(figures)}")
     return 0 if figures["trained_serving_s"] is not None else 1
 
 

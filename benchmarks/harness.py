@@ -139,7 +139,7 @@ def serve(
             ready_s = time.perf_counter() - started
             yield RunningServer(base_url, proc.pid, round(ready_s, 3))
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 @contextmanager
@@ -163,11 +163,14 @@ def _exited(proc: subprocess.Popen, log: IO[str]) -> str | None:
     return f"the server exited with {proc.returncode} before it was ready: {last}"
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(
+    proc: subprocess.Popen, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 20
+) -> None:
+    """Ask a child to stop with ``sig``; kill it if it has not within ``timeout_s``."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
