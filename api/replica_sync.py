@@ -29,7 +29,13 @@ import time
 from dataclasses import dataclass, field
 
 from api.observability.metrics import changes_applied
-from api.serving_state import Channels, Snapshot, level_with_store, upsert_stored
+from api.serving_state import (
+    Channels,
+    Snapshot,
+    drop_from_channels,
+    level_with_store,
+    serve_stored,
+)
 from indexing.change_log import (
     EVENT,
     ChangeBatch,
@@ -99,7 +105,7 @@ class ReplicaSync:
         self.store.restore_uploaded_photos()
         level_with_store(channels, self.store, records, model)
         fresh = Snapshot.of(records)
-        _drop(
+        drop_from_channels(
             channels,
             [f for f in live.rows if f not in fresh.rows],
             [i for i in live.photo_owner if i not in fresh.photo_owner],
@@ -122,7 +128,7 @@ def apply_listings(
         record, fid = records.get(listing_id), live.fids.get(listing_id)
         if record is None:  # deleted (or never live)
             if fid is not None:
-                _drop(channels, [fid], live.photos_of(fid))
+                drop_from_channels(channels, [fid], live.photos_of(fid))
                 live = live.without(fid)
                 removed += 1
             continue
@@ -130,53 +136,22 @@ def apply_listings(
         if served and set(live.photos_of(fid)) == set(record.image_fids):
             continue  # this replica's own write, or one it applied already
         if fid is not None:  # stale vectors out, whether or not new ones are stored
-            _drop(channels, [fid], live.photos_of(fid))
+            drop_from_channels(channels, [fid], live.photos_of(fid))
         written.append(record)
     if written:
         store.restore_uploaded_photos([i for r in written for i in r.listing.image_ids])
-        _serve_stored(channels, store, written, model)
+        unready = serve_stored(channels, store, written, model)
+        if unready:
+            log.warning(
+                "%d listings written by another replica have no stored vectors for this "
+                "model: keyword search only until `marketplace reindex`",
+                unready,
+            )
         for record in written:
             live = live.with_listing(
                 record.fid, record.listing, record.image_fids, record.image_digests
             )
     return live, len(written) + removed
-
-
-def _serve_stored(channels: Channels, store: Store, written: list[Record], model: str) -> None:
-    """The stored vectors of listings written elsewhere into the channels; one without
-    them (written under another model) is served by keyword, as at a reload."""
-    stored = store.written_listing_vectors(model, [r.fid for r in written])
-    photos = store.written_photo_vectors(model, [i for r in written for i in r.image_fids])
-    ready = [
-        r
-        for r in written
-        if r.fid in stored
-        and stored[r.fid].content_hash == r.content_hash
-        and all(i in photos for i in r.image_fids)
-    ]
-    if ready:
-        upsert_stored(channels, ready, stored, photos)
-    if len(ready) < len(written):
-        log.warning(
-            "%d listings written by another replica have no stored vectors for this model: "
-            "keyword search only until `marketplace reindex`",
-            len(written) - len(ready),
-        )
-    channels.index.lexical.upsert_many(
-        (r.fid, r.listing.title, r.listing.description) for r in written
-    )
-
-
-def _drop(channels: Channels, fids: list[int], photo_fids: list[int]) -> None:
-    """Listings and photos out of every channel (absent ones are ignored)."""
-    index = channels.index
-    index.listings.delete(fids)
-    if channels.texts is not None:
-        channels.texts.delete(fids)
-    index.photos.delete(photo_fids)
-    if channels.instances is not None:
-        channels.instances.index.delete(photo_fids)
-    index.lexical.delete(fids)
 
 
 def _report(caught: CaughtUp) -> None:

@@ -210,34 +210,17 @@ def level_with_store(channels: Channels, store: Store, records: list[Record], mo
     gone = [fid for fid in built if fid not in live]
     gone_photos = [int(i) for i in contents.image_fids if int(i) not in live_photos]
     stale_photos = [i for r in stale for i in r.image_fids]
-    dense = [index.listings, *([channels.texts] if channels.texts is not None else [])]
-    for vectors in dense:
-        vectors.delete([*gone, *(r.fid for r in stale)])
-    index.photos.delete([*gone_photos, *stale_photos])
-    if channels.instances is not None:
-        channels.instances.index.delete([*gone_photos, *stale_photos])
-    index.lexical.delete(gone)
+    drop_from_channels(channels, [*gone, *(r.fid for r in stale)], [*gone_photos, *stale_photos])
     if not stale:
         return len(gone)
-    stored = store.written_listing_vectors(model, [r.fid for r in stale])
-    photos = store.written_photo_vectors(model, stale_photos)
-    ready = [
-        r
-        for r in stale
-        if r.fid in stored
-        and stored[r.fid].content_hash == r.content_hash
-        and all(i in photos for i in r.image_fids)
-    ]
-    if len(ready) < len(stale):
+    unready = serve_stored(channels, store, stale, model)
+    if unready:
         log.warning(
             "%d listings changed since %s have no stored vectors for this model: "
             "keyword search only until `marketplace reindex`",
-            len(stale) - len(ready),
+            unready,
             index.path.name,
         )
-    if ready:
-        upsert_stored(channels, ready, stored, photos)
-    index.lexical.upsert_many((r.fid, r.listing.title, r.listing.description) for r in stale)
     log.info(
         "level with the store: %d written since %s, %d removed",
         len(stale),
@@ -247,9 +230,42 @@ def level_with_store(channels: Channels, store: Store, records: list[Record], mo
     return len(stale) + len(gone)
 
 
-def upsert_stored(channels: Channels, ready: list[Record], stored, photos) -> None:
+def drop_from_channels(channels: Channels, fids: list[int], photo_fids: list[int]) -> None:
+    """Listings and photos out of every channel (absent ones are ignored)."""
+    index = channels.index
+    index.listings.delete(fids)
+    if channels.texts is not None:
+        channels.texts.delete(fids)
+    index.photos.delete(photo_fids)
+    if channels.instances is not None:
+        channels.instances.index.delete(photo_fids)
+    index.lexical.delete(fids)
+
+
+def serve_stored(channels: Channels, store: Store, records: list[Record], model: str) -> int:
+    """Serve ``records`` with the vectors their writer stored (``indexing.written_vectors``),
+    and by keyword in any case; returns how many have no stored vectors for ``model``
+    (those are served by keyword only, until the next reindex)."""
+    stored = store.written_listing_vectors(model, [r.fid for r in records])
+    photos = store.written_photo_vectors(model, [i for r in records for i in r.image_fids])
+    ready = [
+        r
+        for r in records
+        if r.fid in stored
+        and stored[r.fid].content_hash == r.content_hash
+        and all(i in photos for i in r.image_fids)
+    ]
+    if ready:
+        _upsert_stored(channels, ready, stored, photos)
+    channels.index.lexical.upsert_many(
+        (r.fid, r.listing.title, r.listing.description) for r in records
+    )
+    return len(records) - len(ready)
+
+
+def _upsert_stored(channels: Channels, ready: list[Record], stored, photos) -> None:
     """Listings' stored vectors (``Store.written_listing_vectors`` / ``written_photo_vectors``)
-    into the loaded channels: at a reload, and when another replica wrote them."""
+    into the loaded channels."""
     index = channels.index
     fids = [r.fid for r in ready]
     index.listings.upsert(fids, np.stack([stored[f].joint for f in fids]))
