@@ -54,13 +54,20 @@ class CatalogueWriter:
     """One catalogue write at a time; each returns the snapshot that includes it."""
 
     def __init__(
-        self, store: Store, embedder, model_lock: threading.Lock, image_path, photos: PhotoFolder
+        self,
+        store: Store,
+        embedder,
+        model_lock: threading.Lock,
+        image_path,
+        photos: PhotoFolder,
+        lock: threading.Lock | None = None,
     ) -> None:
         """``image_path``: image id -> its file, refusing ids that name no photo;
-        ``photos``: where uploaded photos are stored."""
+        ``photos``: where uploaded photos are stored; ``lock``: the previous writer's,
+        when this one replaces it (writes queued on it stay one at a time)."""
         self.store = store
         self.embedder = embedder
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()
         self._model_lock = model_lock
         self._image_path = image_path
         self._photos = photos

@@ -5,10 +5,10 @@ a reindex makes current a version built by a model other than the one
 serving (the trained model after the frozen first index, ``marketplace
 demo``), the server loads that bundle and warms it while the old model keeps
 answering, opens the version with it, and then, under the catalogue writer's
-lock, swaps in the model and everything built from it: the query embedder
-(its batcher, lock and cache), the ranking pipeline and the catalogue writer
-(``SearchService`` calls ``take_up_model``; the writer's lock itself is kept,
-so writes queued during the swap stay one at a time).
+lock, ``SearchService.reload_index`` swaps in the model and everything built
+from it: the query embedder (its batcher, lock and cache), the ranking
+pipeline and the catalogue writer (the writer's lock itself is kept, so
+writes queued during the swap stay one at a time).
 
 A frozen bundle (``multimodal.frozen``) serves text only: photo queries and
 category predictions are refused with a message saying so until the trained
@@ -23,11 +23,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from api.catalogue_writes import CatalogueWriter
 from api.domain_errors import InvalidInput
-from api.listing_photos import PhotoFolder
 from api.observability.metrics import reload_failed
-from api.search_pipeline import QueryEmbedder, SearchPipeline
 from api.serving_state import UNLOADABLE, load_newer
 from api.settings import Settings
 from indexing.index_store import IndexDirectory, IndexManifest, IndexVersion
@@ -82,27 +79,6 @@ def _load_model(settings: Settings, model_dir: Path, fingerprint: str):
         return None
     log.info("loaded model %s from %s for the new index version", fingerprint, model_dir)
     return model
-
-
-def take_up_model(service, embedder) -> QueryEmbedder:
-    """Serve ``embedder`` in ``service``: the query embedder, pipeline and writer are
-    rebuilt around it. Call under the writer's lock, with the version it embedded
-    swapped in by the caller; returns the old query embedder, to close after."""
-    old = service._embed
-    service.embedder = embedder
-    service.model_version = embedder.fingerprint
-    service._embed = QueryEmbedder(embedder, service.settings)
-    service._pipeline = SearchPipeline(service.settings, service.store, service._embed)
-    writer = CatalogueWriter(
-        service.store,
-        embedder,
-        service._embed.model_lock,
-        service.image_path,
-        PhotoFolder(service.settings.resolved_image_dir),
-    )
-    writer.lock = service._writer.lock
-    service._writer = writer
-    return old
 
 
 def serves_photos(embedder) -> bool:

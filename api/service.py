@@ -16,6 +16,7 @@ text queries batched into one pass (``api.batching``).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from PIL import Image
 from api.catalogue_writes import ADMIN, Author, CatalogueWriter, listing_out
 from api.domain_errors import InvalidInput, NotFound
 from api.listing_photos import PhotoFolder
-from api.model_swap import newer_version, refuse_photos, serves_photos, take_up_model
+from api.model_swap import newer_version, refuse_photos, serves_photos
 from api.observability.metrics import index_reloaded
 from api.personalisation import UserProfile
 from api.replica_sync import ReplicaSync
@@ -89,15 +90,24 @@ class SearchService:
         self._channels = Channels(index, texts or own.texts, instances or own.instances)
         self.replicas = replicas or ReplicaSync(store, settings.change_log)
         self._live = Snapshot.of(list(store.iter_records()) if records is None else records)
-        self._embed = QueryEmbedder(embedder, settings)
-        self._pipeline = SearchPipeline(settings, store, self._embed)
-        self._writer = CatalogueWriter(
-            store,
+        self._embed, self._pipeline, self._writer = self._model_parts(embedder)
+
+    def _model_parts(
+        self, embedder, write_lock: threading.Lock | None = None
+    ) -> tuple[QueryEmbedder, SearchPipeline, CatalogueWriter]:
+        """What serves queries and writes with ``embedder``: the query embedder (its
+        batcher, lock and cache), the ranking pipeline and the catalogue writer; built
+        at start and again when a version made by another model is taken up."""
+        embed = QueryEmbedder(embedder, self.settings)
+        writer = CatalogueWriter(
+            self.store,
             embedder,
-            self._embed.model_lock,
+            embed.model_lock,
             self.image_path,
-            PhotoFolder(settings.resolved_image_dir),
+            PhotoFolder(self.settings.resolved_image_dir),
+            write_lock,
         )
+        return embed, SearchPipeline(self.settings, self.store, embed), writer
 
     # -- lifetime -------------------------------------------------------------
 
@@ -132,8 +142,11 @@ class SearchService:
         channels = Channels.of(index, model or self.embedder, self.settings)
         retired = None
         with self._writer.lock:
-            if model is not None:
-                retired = take_up_model(self, model)
+            if model is not None:  # kept: the writer's lock, which this block holds
+                retired = self._embed
+                self.embedder, self.model_version = model, model.fingerprint
+                parts = self._model_parts(model, self._writer.lock)
+                self._embed, self._pipeline, self._writer = parts
             records = list(self.store.iter_records())
             level_with_store(channels, self.store, records, self.embedder.fingerprint)
             self._channels, self._live = channels, Snapshot.of(records)
