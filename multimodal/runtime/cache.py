@@ -16,6 +16,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from multimodal.fusion import MultimodalModel
@@ -37,6 +38,26 @@ def _complete(directory: Path) -> bool:
     return all((directory / name).is_file() for name in GRAPHS)
 
 
+def write_atomically(
+    target: Path, write: Callable[[Path], None], complete: Callable[[Path], bool]
+) -> None:
+    """Fill ``target`` by ``write``-ing a scratch folder beside it and renaming it in:
+    a reader never sees half a folder, and of two processes racing, one wins and the
+    other's ``OSError`` is swallowed once ``target`` is ``complete``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        write(tmp)
+        if target.exists():  # a stale or partial entry under this name
+            shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    except OSError:
+        if not complete(target):  # not another process winning the race
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def ensure_exported(
     model_dir: Path, model: MultimodalModel, fingerprint: str, image_size: int
 ) -> Path:
@@ -45,19 +66,8 @@ def ensure_exported(
     if _complete(target):
         return target
     root = target.parent
-    root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
-    try:
-        export_graphs(model, image_size, tmp)
-        if target.exists():  # a stale or partial entry under this name
-            shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
-    except OSError:
-        if not _complete(target):  # not another process winning the race
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_atomically(target, lambda tmp: export_graphs(model, image_size, tmp), _complete)
     log.info("exported the encoders to %s in %.1f s", target, time.perf_counter() - started)
     for other in root.iterdir():
         if other != target and not other.name.startswith("."):

@@ -67,7 +67,7 @@ class _ImageTopGraph(nn.Module):
         return self.model.photo_vectors(maps)
 
 
-def _export(module: nn.Module, args: tuple, path: Path, inputs, outputs, axes) -> None:
+def export_graph(module: nn.Module, args: tuple, path: Path, inputs, outputs, axes) -> None:
     """The exporter puts ``module`` back in the mode it found it in, recursively: a
     wrapper left in its default training mode would switch the model to training
     (and its batch norms to updating their statistics) after the export."""
@@ -97,7 +97,7 @@ def export_graphs(model: MultimodalModel, image_size: int, directory: Path) -> N
     # per model (padding, the split point), which is what the exported graph assumes.
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _export(
+        export_graph(
             _TextGraph(model),
             (ids, mask),
             directory / TEXT_GRAPH,
@@ -106,7 +106,7 @@ def export_graphs(model: MultimodalModel, image_size: int, directory: Path) -> N
             {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
         )
         maps, _ = model.image.trunk.forward_with_mid(pixels)
-        _export(
+        export_graph(
             _ImageTrunkGraph(model),
             (pixels,),
             directory / IMAGE_TRUNK_GRAPH,
@@ -114,7 +114,7 @@ def export_graphs(model: MultimodalModel, image_size: int, directory: Path) -> N
             ["maps", "mid"],
             {"pixels": batch, "maps": batch, "mid": batch},
         )
-        _export(
+        export_graph(
             _ImageTopGraph(model),
             (maps,),
             directory / IMAGE_TOP_GRAPH,

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -44,13 +42,15 @@ from multimodal.features import (
     text_trunk_namespace,
 )
 from multimodal.progress import Progress
+from multimodal.runtime.cache import write_atomically
+from multimodal.runtime.export import export_graph
+from multimodal.runtime.session import runtime_session
 from multimodal.texture import texture_statistics
 
 log = logging.getLogger(__name__)
 
 TEXT_GRAPH = "frozen_text.onnx"
 IMAGE_GRAPH = "frozen_image_trunk.onnx"
-OPSET = 17
 
 
 class _TextGraph(nn.Module):
@@ -83,61 +83,45 @@ def graphs_dir(model, root: Path) -> Path:
 def ensure_graphs(model, root: Path) -> Path:
     """Export the two frozen graphs of ``model`` (pretrained, fp32) unless cached."""
     target = graphs_dir(model, root)
-    if (target / TEXT_GRAPH).is_file() and (target / IMAGE_GRAPH).is_file():
+    if _complete(target):
         return target
-    root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
-    ids = torch.ones(2, 7, dtype=torch.long)
-    size = model.image.cfg.image_size
-    try:
-        model.eval()
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the tracer's notes on shape-fixed branches
-            torch.onnx.export(
-                _TextGraph(model.text).eval(),
-                (ids, torch.ones_like(ids)),
-                str(tmp / TEXT_GRAPH),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["hidden", "pooled"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "tokens"},
-                    "attention_mask": {0: "batch", 1: "tokens"},
-                    "hidden": {0: "batch", 1: "tokens"},
-                    "pooled": {0: "batch"},
-                },
-                opset_version=OPSET,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-            torch.onnx.export(
-                _ImageGraph(model.image).eval(),
-                (torch.zeros(2, 3, size, size),),
-                str(tmp / IMAGE_GRAPH),
-                input_names=["pixels"],
-                output_names=["maps", "mid"],
-                dynamic_axes={"pixels": {0: "batch"}, "maps": {0: "batch"}, "mid": {0: "batch"}},
-                opset_version=OPSET,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_atomically(target, lambda tmp: _export_graphs(model, tmp), _complete)
     log.info("exported the frozen encoders to %s in %.1f s", target, time.perf_counter() - started)
     return target
 
 
-def _session(path: Path, threads: int):
-    import onnxruntime as ort
+def _complete(directory: Path) -> bool:
+    return (directory / TEXT_GRAPH).is_file() and (directory / IMAGE_GRAPH).is_file()
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+def _export_graphs(model, directory: Path) -> None:
+    ids = torch.ones(2, 7, dtype=torch.long)
+    size = model.image.cfg.image_size
+    model.eval()
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shape-fixed branches
+        export_graph(
+            _TextGraph(model.text),
+            (ids, torch.ones_like(ids)),
+            directory / TEXT_GRAPH,
+            ["input_ids", "attention_mask"],
+            ["hidden", "pooled"],
+            {
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "hidden": {0: "batch", 1: "tokens"},
+                "pooled": {0: "batch"},
+            },
+        )
+        export_graph(
+            _ImageGraph(model.image),
+            (torch.zeros(2, 3, size, size),),
+            directory / IMAGE_GRAPH,
+            ["pixels"],
+            ["maps", "mid"],
+            {"pixels": {0: "batch"}, "maps": {0: "batch"}, "mid": {0: "batch"}},
+        )
 
 
 def encode_texts(
@@ -163,7 +147,7 @@ def encode_texts(
     out = np.zeros((len(texts), model.text.dim), np.float32) if pooled else None
     if not order:
         return out, 0
-    session = _session(ensure_graphs(model, root) / TEXT_GRAPH, threads)
+    session = runtime_session(ensure_graphs(model, root) / TEXT_GRAPH, threads)
     batch_size = model.text.cfg.batch_size
     pending: dict[str, np.ndarray] = {}
     written = 0
@@ -222,7 +206,7 @@ def encode_photos(
             todo[key] = path
     if not todo:
         return 0
-    session = _session(ensure_graphs(model, root) / IMAGE_GRAPH, threads)
+    session = runtime_session(ensure_graphs(model, root) / IMAGE_GRAPH, threads)
     preprocess = eval_transform(model.image.cfg.image_size, model.image.normalise)
     keys = list(todo)
     batch_size = model.image.cfg.batch_size

@@ -16,26 +16,27 @@ import numpy as np
 from multimodal.runtime.export import IMAGE_TOP_GRAPH, IMAGE_TRUNK_GRAPH, TEXT_GRAPH
 
 
+def runtime_session(path: Path, threads: int):
+    """One graph's ONNX Runtime session on the CPU, every optimisation on, ``threads``
+    for the graph's operators and none for running operators side by side."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEncoders:
     """The text tower and the image trunk and top, one ONNX Runtime session each."""
 
     def __init__(self, directory: Path, threads: int) -> None:
-        import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-
-        def session(name: str) -> ort.InferenceSession:
-            return ort.InferenceSession(
-                str(directory / name), options, providers=["CPUExecutionProvider"]
-            )
-
-        self._text = session(TEXT_GRAPH)
-        self._trunk = session(IMAGE_TRUNK_GRAPH)
-        self._top = session(IMAGE_TOP_GRAPH)
+        self._text = runtime_session(directory / TEXT_GRAPH, threads)
+        self._trunk = runtime_session(directory / IMAGE_TRUNK_GRAPH, threads)
+        self._top = runtime_session(directory / IMAGE_TOP_GRAPH, threads)
         # The last single photo's trunk outputs: a photo query needs them twice (its
         # joint vector, then its instance descriptor), and one pass is most of its cost.
         self._last_photo: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
