@@ -55,6 +55,10 @@ CPU_FLAGS = (
     "amx_int8",
 )
 LIBRARIES = ("numpy", "faiss-cpu", "torch")
+# Variables that keep torch's kernels (ATen, oneDNN, MKL) below the CPU's own
+# instruction set: a run under them stands in for a CPU without AVX-512 or bf16,
+# and its report must say so next to the flags the CPU itself has.
+ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 # -- the server under test ---------------------------------------------------------
@@ -208,6 +212,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags],
+        "isa_limits": {name: os.environ[name] for name in ISA_LIMITS if os.environ.get(name)},
         "load_average_1_5_15": list(os.getloadavg()),
         "platform": platform.platform(),
         "python": platform.python_version(),

@@ -13,6 +13,7 @@ import pytest
 from benchmarks.errors import BenchError
 from benchmarks.harness import (
     CPU_FLAGS,
+    ISA_LIMITS,
     free_port,
     machine_info,
     percentiles,
@@ -44,6 +45,16 @@ def test_machine_info_names_the_cpu() -> None:
     assert set(info["cpu_flags"]) <= set(CPU_FLAGS)
     assert "numpy" in info["libraries"]
     json.dumps(info)  # goes into reports as it is
+
+
+def test_machine_info_records_the_instruction_set_limits_a_run_was_under(monkeypatch) -> None:
+    for name in ISA_LIMITS:
+        monkeypatch.delenv(name, raising=False)
+    assert machine_info()["isa_limits"] == {}
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    limits = machine_info()["isa_limits"]
+    assert limits == {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
 def test_free_port_can_be_bound() -> None:
