@@ -55,10 +55,16 @@ CPU_FLAGS = (
     "amx_int8",
 )
 LIBRARIES = ("numpy", "faiss-cpu", "torch")
-# Variables that keep torch's kernels (ATen, oneDNN, MKL) below the CPU's own
-# instruction set: a run under them stands in for a CPU without AVX-512 or bf16,
-# and its report must say so next to the flags the CPU itself has.
-ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+# Variables that keep torch's kernels (ATen, oneDNN, MKL) and OpenBLAS's (numpy,
+# scipy, FAISS) below the CPU's own instruction set: a run under them stands in for
+# a CPU without AVX-512 or bf16, and its report must say so next to the flags the
+# CPU itself has. ONNX Runtime has no such switch: it picks its kernels from cpuid.
+ISA_LIMITS = (
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "OPENBLAS_CORETYPE",
+)
 
 
 # -- the server under test ---------------------------------------------------------
