@@ -37,14 +37,6 @@ CUTS = (0, 8, 30, LISTINGS)  # rows 1-8, 9-30, 31-48: the repeated ids copy rows
 CONFIG = ReindexConfig(ray_num_cpus=2, progress=False)
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-
-
 def _reference(tmp_path: Path, fmt: str) -> tuple[GenericSynthetic, Path, CleanReport]:
     raw = generate_generic_catalogue(tmp_path / "raw", n_listings=LISTINGS, seed=3, fmt=fmt)
     out = tmp_path / "reference"

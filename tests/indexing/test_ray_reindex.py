@@ -97,14 +97,6 @@ def _saved(batch: Embedded, path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_ray_reads_the_store_and_matches_the_local_executor(
     tmp_path: Path, clean_synthetic: CleanCatalogue, trained_bundle_dir: Path, local_ray
