@@ -65,15 +65,17 @@ class InstanceIndex:
         pairs: Sequence[tuple[Path, Path]],
         features_root: Path,
         config: IndexConfig,
+        threads: int = 1,
     ) -> InstanceIndex:
         """Index the photos at ``paths`` under ``image_fids``, the whitening fitted on
-        ``pairs`` (two photos of one listing each; listings never asked about)."""
+        ``pairs`` (two photos of one listing each; listings never asked about).
+        ``threads`` decode photos at once for their colour histograms."""
         if not pairs:
             raise ValueError("the instance whitening needs pairs of photos of one listing")
         # Most pair photos are indexed photos too: describe each distinct file once.
         distinct = list(dict.fromkeys([*paths, *(p for pair in pairs for p in pair)]))
         row = {path: n for n, path in enumerate(distinct)}
-        raw = describe_files(encoder, distinct, features_root)
+        raw = describe_files(encoder, distinct, features_root, threads=threads)
         first = raw.take([row[a] for a, _ in pairs])
         second = raw.take([row[b] for _, b in pairs])
         projection = InstanceProjection.fit(first, second)
@@ -89,13 +91,14 @@ class InstanceIndex:
         paths: Sequence[Path],
         features_root: Path,
         config: IndexConfig,
+        threads: int = 1,
     ) -> InstanceIndex:
         """A new index with this one's ``keep`` photos and the photos at ``paths`` added,
         under the same projection (an incremental reindex does not refit it)."""
         keep = np.asarray(keep, np.int64)
         kept = self.index.reconstruct_many(keep)
         added = (
-            self.projection(describe_files(encoder, list(paths), features_root))
+            self.projection(describe_files(encoder, list(paths), features_root, threads=threads))
             if len(paths)
             else np.zeros((0, self.index.dim), np.float32)
         )

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -354,12 +355,27 @@ def pad_states(states: Sequence[np.ndarray], device=None):
     return to_device(hidden, device), to_device(mask, device)
 
 
-def frozen_pooled(model, feats: ListingFeatures, root: Path, batch_size: int = 64):
+class PooledTops(Protocol):
+    """The pretrained tops run elsewhere than in torch (``multimodal.runtime``)."""
+
+    def texts(self, hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
+
+    def photos(self, maps: np.ndarray) -> np.ndarray: ...
+
+
+def frozen_pooled(
+    model,
+    feats: ListingFeatures,
+    root: Path,
+    batch_size: int = 64,
+    tops: PooledTops | None = None,
+):
     """Stage-1 inputs: the pretrained tops applied once to the cached trunk outputs.
 
     Returns text features ``[listings, text_dim]`` and photo features
     ``[photos, 2, image_dim]`` (the photo and its mirror image), cached too, so a
-    warm re-run skips even the top layers.
+    warm re-run skips even the top layers. ``tops`` runs the top layers in
+    place of torch (the runtime's graphs).
     """
     import torch
 
@@ -369,11 +385,16 @@ def frozen_pooled(model, feats: ListingFeatures, root: Path, batch_size: int = 6
     device = device_of(model.head)
 
     def text_compute(batch: list[object]) -> list[np.ndarray]:
+        if tops is not None:
+            hidden, mask = pad_states(batch)  # type: ignore[arg-type]
+            return list(tops.texts(hidden.numpy(), mask.numpy()))
         hidden, mask = pad_states(batch, device)  # type: ignore[arg-type]
         with torch.inference_mode(), frozen_autocast(device):
             return list(model.text.top(hidden, mask).float().cpu().numpy())
 
     def image_compute(batch: list[object]) -> list[np.ndarray]:
+        if tops is not None:
+            return list(tops.photos(np.stack(batch).astype(np.float32)))  # type: ignore[arg-type]
         maps = torch.from_numpy(np.stack(batch).astype(np.float32))  # type: ignore[arg-type]
         maps = to_device(maps, device)
         with torch.inference_mode(), frozen_autocast(device):

@@ -29,7 +29,9 @@ training caches, so a catalogue's descriptors come from that cache.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,17 +55,24 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def colour_histogram(image: Image.Image, cfg: InstanceConfig | None = None) -> np.ndarray:
     """``[prod(cfg.hist_bins)]`` square-rooted HSV histogram of the photo's non-padding
-    pixels (256 cells by default)."""
+    pixels (256 cells by default).
+
+    The cell of each pixel is computed on the uint8 planes in place of an
+    ``[pixels, 3]`` int64 copy: the same counts, in about half the time of the
+    reindex's pass over every photo."""
     cfg = cfg or InstanceConfig()
     bins = cfg.hist_bins
-    hsv = np.asarray(image.convert("RGB").convert("HSV")).reshape(-1, 3)
-    hsv = hsv[hsv[:, 2] > _DARK]
-    steps = np.array([256 // b for b in bins])
-    cells = hsv // steps
-    s, v = bins[1], bins[2]
-    flat = cells[:, 0] * s * v + cells[:, 1] * v + cells[:, 2]
-    counts = np.bincount(flat, minlength=int(np.prod(bins))).astype(np.float32)
+    hsv = np.asarray(image.convert("RGB").convert("HSV"))
+    hue, saturation, value = (hsv[..., k] // np.uint16(256 // b) for k, b in enumerate(bins))
+    cells = (hue.astype(np.int32) * bins[1] + saturation) * bins[2] + value
+    counts = np.bincount(cells[hsv[..., 2] > _DARK], minlength=int(np.prod(bins)))
+    counts = counts.astype(np.float32)
     return np.sqrt(counts / max(1.0, float(counts.sum())))
+
+
+def _file_histogram(path: Path, cfg: InstanceConfig) -> np.ndarray:
+    with Image.open(path) as image:
+        return colour_histogram(image, cfg)
 
 
 def describe(
@@ -112,9 +121,17 @@ def describe_images(
 
 
 def describe_files(
-    encoder, paths: Sequence[Path], features_root: Path, cfg: InstanceConfig | None = None
+    encoder,
+    paths: Sequence[Path],
+    features_root: Path,
+    cfg: InstanceConfig | None = None,
+    threads: int = 1,
 ) -> RawDescriptors:
-    """Raw descriptors of catalogue photos, trunk outputs from the training feature cache."""
+    """Raw descriptors of catalogue photos, trunk outputs from the training feature cache.
+
+    The colour histograms decode every photo again; ``threads`` decode at once
+    (PIL and numpy release the GIL), in the photos' order.
+    """
     from multimodal.data.transforms import eval_transform
 
     cfg = cfg or InstanceConfig()
@@ -122,10 +139,8 @@ def describe_files(
     channels = cfg.texture_channels
     maps, _ = image_trunk_maps(encoder, list(paths), preprocess, features_root, channels)
     texture, _ = image_texture_statistics(encoder, list(paths), preprocess, features_root, channels)
-    histograms = []
-    for path in paths:
-        with Image.open(path) as image:
-            histograms.append(colour_histogram(image, cfg))
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        histograms = list(pool.map(partial(_file_histogram, cfg=cfg), paths))
     pooled = describe(np.stack(maps), np.stack(histograms), cfg)
     return RawDescriptors(pooled, np.stack(texture).astype(np.float32))
 

@@ -39,7 +39,7 @@ from multimodal.features import (
 )
 from multimodal.fusion import MultimodalModel
 from multimodal.progress import Progress
-from multimodal.runtime.frozen_features import encode_on_runtime
+from multimodal.runtime.frozen_features import encode_on_runtime, tops_on_runtime
 from multimodal.train_data import TrainData
 from multimodal.train_loop import TensorBoardLogger, heads_stage, run_stage, tops_stage
 
@@ -169,12 +169,15 @@ def run_training(catalogue, ws, model_cfg, cfg: TrainConfig) -> tuple:
     _place(model, device)
     progress = Progress(Path(cfg.progress_file) if cfg.progress_file else None)
     on_runtime = {"texts": 0, "photos": 0}
-    if device.type == "cpu" and cfg.engine != "torch":  # the runtime encodes the frozen layers
+    tops = None
+    if device.type == "cpu" and cfg.engine != "torch":  # the runtime runs the frozen layers
         on_runtime = encode_on_runtime(model, ordered, catalogue, ws.features_dir, cfg, progress)
+        tops = tops_on_runtime(model, ws.features_dir, cfg)
     progress.update("pooling the cached features", 0, 1, force=True)
     feats = listing_features(model, ordered, catalogue, ws.features_dir)
     features_done = time.perf_counter()
-    pooled = tuple(to_device(p, device) for p in frozen_pooled(model, feats, ws.features_dir))
+    pooled = frozen_pooled(model, feats, ws.features_dir, tops=tops)
+    pooled = tuple(to_device(p, device) for p in pooled)
     pooled_done = time.perf_counter()
     y = torch.tensor([labels.encode(listing.root) for listing in ordered])
     progress.update("fitting the word channel", 0, 1, force=True)

@@ -83,6 +83,7 @@ def build_instances(
             [path_of[f] for f in new],
             config.instance_features_dir,
             config.index,
+            threads=config.torch_threads,
         )
     pairs = _training_pairs(records, image_dir, config.split_file)
     if not pairs:
@@ -95,6 +96,7 @@ def build_instances(
         pairs,
         config.instance_features_dir,
         config.index,
+        threads=config.torch_threads,
     )
 
 

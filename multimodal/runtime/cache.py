@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 RUNTIME_DIR = "runtime"
 # Bumped whenever ``export`` changes what the graphs compute or how.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 
 
 def runtime_dir(model_dir: Path, fingerprint: str) -> Path:

@@ -1,10 +1,12 @@
 """Export a trained model's encoders to ONNX: the graphs the runtime runs.
 
-Three graphs cover every vector the index holds and every query:
+Four graphs cover every vector the index holds and every query:
 
 - ``text.onnx``: token ids and mask → the text joint vector (trunk, top,
   mean pooling and projection head in one graph: text-only vectors, text
   queries, and the text half of a fused listing vector);
+- ``text_top.onnx``: the frozen trunk's token states and mask → the text joint
+  vector (what a reindex runs over the states training cached);
 - ``image_trunk.onnx``: pixels → the frozen trunk's map and its stride-16 map
   (what the feature cache stores, and what instance descriptors are made of);
 - ``image_top.onnx``: trunk map → the photo joint vector (top blocks, pooling,
@@ -30,9 +32,10 @@ from torch import nn
 from multimodal.fusion import MultimodalModel
 
 TEXT_GRAPH = "text.onnx"
+TEXT_TOP_GRAPH = "text_top.onnx"
 IMAGE_TRUNK_GRAPH = "image_trunk.onnx"
 IMAGE_TOP_GRAPH = "image_top.onnx"
-GRAPHS = (TEXT_GRAPH, IMAGE_TRUNK_GRAPH, IMAGE_TOP_GRAPH)
+GRAPHS = (TEXT_GRAPH, TEXT_TOP_GRAPH, IMAGE_TRUNK_GRAPH, IMAGE_TOP_GRAPH)
 OPSET = 17
 # The shape the tracer sees: small, and not 1, so no axis is specialised to a constant.
 _TRACE_BATCH = 2
@@ -46,6 +49,15 @@ class _TextGraph(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.model.text.trunk(input_ids, attention_mask)
+        return self.model.text_vectors(hidden, attention_mask)
+
+
+class _TextTopGraph(nn.Module):
+    def __init__(self, model: MultimodalModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model.text_vectors(hidden, attention_mask)
 
 
@@ -85,7 +97,7 @@ def export_graph(module: nn.Module, args: tuple, path: Path, inputs, outputs, ax
 
 
 def export_graphs(model: MultimodalModel, image_size: int, directory: Path) -> None:
-    """Write the three graphs of an fp32 ``model`` into ``directory``."""
+    """Write the four graphs of an fp32 ``model`` into ``directory``."""
     model.eval()
     if next(model.parameters()).dtype != torch.float32:
         raise ValueError("export needs the fp32 model (before any bf16 cast)")
@@ -104,6 +116,14 @@ def export_graphs(model: MultimodalModel, image_size: int, directory: Path) -> N
             ["input_ids", "attention_mask"],
             ["vectors"],
             {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
+        )
+        export_graph(
+            _TextTopGraph(model),
+            (model.text.trunk(ids, mask), mask),
+            directory / TEXT_TOP_GRAPH,
+            ["hidden", "attention_mask"],
+            ["vectors"],
+            {"hidden": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
         )
         maps, _ = model.image.trunk.forward_with_mid(pixels)
         export_graph(

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal.runtime.export import IMAGE_TOP_GRAPH, IMAGE_TRUNK_GRAPH, TEXT_GRAPH
+from multimodal.runtime.export import (
+    IMAGE_TOP_GRAPH,
+    IMAGE_TRUNK_GRAPH,
+    TEXT_GRAPH,
+    TEXT_TOP_GRAPH,
+)
 
 
 def runtime_session(path: Path, threads: int):
@@ -30,11 +35,13 @@ def runtime_session(path: Path, threads: int):
 
 
 class OnnxEncoders:
-    """The text tower and the image trunk and top, one ONNX Runtime session each."""
+    """The text tower, the text top, and the image trunk and top: one ONNX Runtime
+    session each."""
 
     def __init__(self, directory: Path, threads: int) -> None:
 
         self._text = runtime_session(directory / TEXT_GRAPH, threads)
+        self._text_top = runtime_session(directory / TEXT_TOP_GRAPH, threads)
         self._trunk = runtime_session(directory / IMAGE_TRUNK_GRAPH, threads)
         self._top = runtime_session(directory / IMAGE_TOP_GRAPH, threads)
         # The last single photo's trunk outputs: a photo query needs them twice (its
@@ -48,6 +55,14 @@ class OnnxEncoders:
             "attention_mask": attention_mask.astype(np.int64, copy=False),
         }
         return self._text.run(None, feeds)[0]
+
+    def text_top_vectors(self, hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """``[n, dim]`` text joint vectors of the frozen trunk's token states (cached ones)."""
+        feeds = {
+            "hidden": np.ascontiguousarray(hidden, dtype=np.float32),
+            "attention_mask": attention_mask.astype(np.int64, copy=False),
+        }
+        return self._text_top.run(None, feeds)[0]
 
     def trunk_maps(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The trunk's map and its stride-16 map of preprocessed ``[n, 3, s, s]`` pixels."""
@@ -63,7 +78,11 @@ class OnnxEncoders:
     def photo_vectors(self, pixels: np.ndarray) -> np.ndarray:
         """``[n, dim]`` photo joint vectors of preprocessed pixels."""
         maps, _ = self.trunk_maps(pixels)
-        return self._top.run(None, {"maps": maps})[0]
+        return self.top_vectors(maps)
+
+    def top_vectors(self, maps: np.ndarray) -> np.ndarray:
+        """``[n, dim]`` photo joint vectors of trunk maps (a reindex reads them cached)."""
+        return self._top.run(None, {"maps": np.ascontiguousarray(maps, dtype=np.float32)})[0]
 
 
 class _RuntimeTrunk:

@@ -68,13 +68,16 @@ def test_build_describes_each_photo_once_with_the_same_result(
     indexed = photos[:4]  # pair photos are mostly, not all, indexed ones
     described: list[Path] = []
 
-    def counting(encoder, paths, root):
+    def counting(encoder, paths, root, threads):
         described.extend(paths)
-        return describe_files(encoder, paths, root)
+        return describe_files(encoder, paths, root, threads=threads)
 
     monkeypatch.setattr(instance_index, "describe_files", counting)
-    channel = InstanceIndex.build(encoder, [1, 2, 3, 4], indexed, pairs, features, IndexConfig())
+    channel = InstanceIndex.build(
+        encoder, [1, 2, 3, 4], indexed, pairs, features, IndexConfig(), threads=2
+    )
     assert sorted(described) == sorted(photos)  # six distinct photos, each once
+    # ...decoded two at a time for the histograms, the same as one at a time below
 
     first = describe_files(encoder, [a for a, _ in pairs], features)
     second = describe_files(encoder, [b for _, b in pairs], features)

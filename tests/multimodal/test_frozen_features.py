@@ -10,12 +10,22 @@ import numpy as np
 import pytest
 
 from multimodal.bundle import load_model, new_model
+from multimodal.config import TrainConfig
 from multimodal.data.catalogue import CleanCatalogue
 from multimodal.data.transforms import eval_transform
-from multimodal.features import image_trunk_maps, text_trunk_states
+from multimodal.features import (
+    frozen_pooled,
+    image_trunk_maps,
+    listing_features,
+    text_trunk_states,
+)
 from multimodal.frozen import build_frozen_bundle
 from multimodal.progress import Progress, describe, read_progress
-from multimodal.runtime.frozen_features import encode_photos, encode_texts
+from multimodal.runtime.frozen_features import (
+    encode_photos,
+    encode_texts,
+    tops_on_runtime,
+)
 from tests.fixtures.model import FIXTURE_MODEL
 
 
@@ -55,6 +65,25 @@ def test_runtime_features_match_torch(
         assert _cosines(ours, theirs).min() > 0.999
     assert _cosines(np.stack(cached_maps), np.stack(torch_maps)).min() > 0.999
     assert read_progress(tmp_path / "progress.json")["stage"] == "encoding photos"
+
+
+@pytest.mark.slow
+def test_runtime_tops_match_torch(model, clean_synthetic: CleanCatalogue, tmp_path: Path) -> None:
+    """Stage 1's inputs (the pretrained tops over each text's cached states, each
+    photo's cached map and its mirror image) from the runtime's graphs, against
+    torch's, from the same cache."""
+    listings = list(clean_synthetic.listings)[:12]
+    feats = listing_features(model, listings, clean_synthetic, tmp_path / "features")
+    tops = tops_on_runtime(model, tmp_path / "features", TrainConfig(threads=1, engine="onnx"))
+    assert tops is not None
+    texts, photos = frozen_pooled(model, feats, tmp_path / "runtime-pooled", tops=tops)
+    torch_texts, torch_photos = frozen_pooled(model, feats, tmp_path / "torch-pooled")
+    assert texts.shape == torch_texts.shape == (len(listings), model.text.dim)
+    assert photos.shape == torch_photos.shape == (len(feats.photo_keys), 2, model.image.dim)
+    assert not np.allclose(photos[:, 0], photos[:, 1])  # the mirror image is its own row
+    assert _cosines(texts.numpy(), torch_texts.numpy()).min() >= 0.999
+    flat = photos.reshape(-1, model.image.dim).numpy()
+    assert _cosines(flat, torch_photos.reshape(-1, model.image.dim).numpy()).min() >= 0.999
 
 
 @pytest.mark.slow

@@ -26,6 +26,25 @@ def test_colour_histogram_ignores_letterbox_padding() -> None:
     assert np.isclose(np.sum(colour_histogram(red) ** 2), 1.0)  # square-rooted shares
 
 
+@pytest.mark.parametrize("bins", [(16, 4, 4), (32, 8, 1), (1, 1, 1)])
+def test_colour_histogram_counts_each_pixel_in_its_hsv_cell(bins) -> None:
+    """Against a pixel-by-pixel count of PIL's HSV values."""
+    from multimodal.config import InstanceConfig
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    pixels[:3] = rng.integers(0, 9, (3, 10, 3), dtype=np.uint8)  # dark rows: not counted
+    image = Image.fromarray(pixels)
+    counts = np.zeros(int(np.prod(bins)))
+    for h, s, v in image.convert("HSV").getdata():
+        if v > 8:
+            h, s, v = h // (256 // bins[0]), s // (256 // bins[1]), v // (256 // bins[2])
+            counts[(h * bins[1] + s) * bins[2] + v] += 1
+    expected = np.sqrt(counts / counts.sum())
+    got = colour_histogram(image, InstanceConfig(hist_bins=bins))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
 def test_descriptor_parts_are_normalised_and_weighted() -> None:
     maps = np.random.default_rng(0).normal(size=(2, 3, 4, 4)).astype(np.float32)
     hist = np.abs(np.random.default_rng(1).normal(size=(2, 256))).astype(np.float32)
