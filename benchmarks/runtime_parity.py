@@ -66,6 +66,19 @@ def index_vectors(embedder, listings, photos) -> dict[str, np.ndarray]:
     return {"listing": torch.stack(fused).numpy(), "photo": flat, "text": texts}
 
 
+def cached_index_vectors(embedder, catalogue, listings, features_dir: Path) -> dict:
+    """The text and photo vectors a reindex computes from training's feature cache
+    (``multimodal.cached_vectors``): only the top layers run, on the runtime's
+    ``text_top`` and ``image_top`` graphs or in torch."""
+    from multimodal.cached_vectors import photo_vectors, text_vectors
+
+    image_ids = [i for x in listings for i in x.image_ids]
+    return {
+        "text_from_cache": text_vectors(embedder, [x.text for x in listings], features_dir),
+        "photo_from_cache": photo_vectors(embedder, catalogue, image_ids, features_dir),
+    }
+
+
 def query_vectors(embedder, pairs, projection) -> dict[str, np.ndarray]:
     """The vectors searches make from (title, first photo) ``pairs``, and the photos'
     instance descriptors (projected when there is a whitening to project with)."""
@@ -92,7 +105,11 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"n": len(cos), "min": round(float(cos.min()), 6), "mean": round(float(cos.mean()), 6)}
 
 
-def run_parity(catalogue, model_dir: Path, projection, config: ParityConfig) -> dict:
+def run_parity(
+    catalogue, model_dir: Path, projection, config: ParityConfig, features_dir: Path | None = None
+) -> dict:
+    """``features_dir``: training's feature cache, whose vectors are checked too when
+    it is given."""
     import torch
 
     from multimodal.embedder import Embedder
@@ -112,6 +129,11 @@ def run_parity(catalogue, model_dir: Path, projection, config: ParityConfig) -> 
         name: {
             **index_vectors(embedder, chosen, photos),
             **query_vectors(embedder, pairs, projection),
+            **(
+                cached_index_vectors(embedder, catalogue, chosen, features_dir)
+                if features_dir is not None
+                else {}
+            ),
         }
         for name, embedder in engines.items()
     }
@@ -165,7 +187,10 @@ def run_parity_on_workspace(
 
         projection = InstanceIndex.load(current / "instances", IndexConfig()).projection
     try:
-        report = run_parity(catalogue, model_dir or workspace.model_dir, projection, config)
+        features = workspace.features_dir if workspace.features_dir.is_dir() else None
+        report = run_parity(
+            catalogue, model_dir or workspace.model_dir, projection, config, features
+        )
     except BundleError as exc:
         raise BenchError(str(exc).splitlines()[0]) from None
     write_report(report, out, summary_line(report))
