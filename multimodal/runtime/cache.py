@@ -38,6 +38,15 @@ def _complete(directory: Path) -> bool:
     return all((directory / name).is_file() for name in GRAPHS)
 
 
+def torch_instead(exc: Exception, engine: str, doing: str) -> None:
+    """The runtime failed: with the ``onnx`` engine that is the error; with ``auto``,
+    one log line (the error's first line) and the caller lets torch do the work."""
+    if engine == "onnx":
+        raise exc
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    log.warning("ONNX runtime unavailable, %s with torch: %s", doing, first)
+
+
 def write_atomically(
     target: Path, write: Callable[[Path], None], complete: Callable[[Path], bool]
 ) -> None:
@@ -94,8 +103,5 @@ def open_encoders(
         directory = ensure_exported(model_dir, model, fingerprint, image_size)
         return OnnxEncoders(directory, torch.get_num_threads())
     except Exception as exc:
-        if engine == "onnx":
-            raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.warning("ONNX runtime unavailable, encoding with torch: %s", first)
+        torch_instead(exc, engine, "encoding")
         return None

@@ -46,7 +46,7 @@ from multimodal.features import (
     text_trunk_namespace,
 )
 from multimodal.progress import Progress
-from multimodal.runtime.cache import write_atomically
+from multimodal.runtime.cache import torch_instead, write_atomically
 from multimodal.runtime.export import export_graph
 from multimodal.runtime.session import runtime_session
 from multimodal.texture import texture_statistics
@@ -305,10 +305,7 @@ def tops_on_runtime(model, root: Path, cfg) -> RuntimeTops | None:
     try:
         return RuntimeTops(ensure_graphs(model, root), cfg.threads)
     except Exception as exc:
-        if cfg.engine == "onnx":
-            raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.warning("ONNX runtime unavailable, pooling with torch: %s", first)
+        torch_instead(exc, cfg.engine, "pooling")
         return None
 
 
@@ -327,8 +324,5 @@ def encode_on_runtime(
         encoded["texts"] = encode_texts(model, texts, root, cfg.threads, progress)[1]
         encoded["photos"] = encode_photos(model, paths, root, cfg.threads, progress)
     except Exception as exc:
-        if cfg.engine == "onnx":
-            raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.warning("ONNX runtime unavailable, encoding with torch: %s", first)
+        torch_instead(exc, cfg.engine, "encoding")
     return encoded

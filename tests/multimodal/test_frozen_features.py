@@ -4,6 +4,7 @@ and the frozen bundle serves text vectors close to MiniLM's own."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,18 @@ def test_runtime_tops_match_torch(model, clean_synthetic: CleanCatalogue, tmp_pa
     assert _cosines(texts.numpy(), torch_texts.numpy()).min() >= 0.999
     flat = photos.reshape(-1, model.image.dim).numpy()
     assert _cosines(flat, torch_photos.reshape(-1, model.image.dim).numpy()).min() >= 0.999
+
+
+def test_tops_fall_back_to_torch_only_under_auto(
+    model, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "features"
+    root.write_text("not a folder")  # nowhere to export the graphs to
+    with caplog.at_level(logging.WARNING, logger="multimodal.runtime.cache"):
+        assert tops_on_runtime(model, root, TrainConfig(engine="auto")) is None
+    assert [r.message for r in caplog.records if "pooling with torch" in r.message]
+    with pytest.raises(OSError):
+        tops_on_runtime(model, root, TrainConfig(engine="onnx"))
 
 
 @pytest.mark.slow
