@@ -1,3 +1,4 @@
+import copy
 import logging
 from pathlib import Path
 
@@ -71,6 +72,46 @@ def test_lite0_split_matches_the_whole_network() -> None:
         torch.testing.assert_close(encoder(x), expected, atol=1e-4, rtol=1e-4)
     assert not any(p.requires_grad for p in encoder.trunk.parameters())
     assert all(p.requires_grad for p in encoder.top.parameters())
+
+
+@pytest.mark.parametrize("trainable_blocks", [1, 2, 5])
+def test_lite0_top_channels_last_matches_the_library_modules(trainable_blocks: int) -> None:
+    """Stage 2's top (frozen BatchNorms, dropout on) runs channels-last: its output and
+    every gradient match the library's NCHW modules. Two blocks add the skip and drop
+    connect; five reach a stride-2 block, whose "same" padding is asymmetric."""
+    torch.manual_seed(0)
+    encoder = ImageEncoder(
+        ImageEncoderConfig(
+            backbone="efficientnet-lite0", image_size=128, trainable_blocks=trainable_blocks
+        )
+    ).train()
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
+    with torch.no_grad():
+        maps = encoder.trunk(torch.randn(3, 3, 128, 128))
+    twin = copy.deepcopy(encoder.top)
+    torch.manual_seed(1)
+    fast = encoder.top(maps)
+    torch.manual_seed(1)
+    reference = twin.reference(maps)
+    torch.testing.assert_close(fast, reference, atol=1e-4, rtol=1e-4)
+    fast.square().sum().backward()
+    reference.square().sum().backward()
+    for mine, theirs in zip(encoder.top.parameters(), twin.parameters(), strict=True):
+        assert mine.grad is not None and theirs.grad is not None
+        torch.testing.assert_close(mine.grad, theirs.grad, atol=1e-4, rtol=1e-3)
+
+
+def test_lite0_top_with_training_batchnorm_runs_the_library_modules() -> None:
+    """A BatchNorm in training mode updates its running statistics: only the library's
+    modules do that, so the top takes their path."""
+    encoder = ImageEncoder(ImageEncoderConfig(backbone="efficientnet-lite0", image_size=64))
+    encoder.train()
+    maps = torch.randn(4, 192, 2, 2)
+    before = encoder.top.head[1].running_mean.clone()
+    encoder.top(maps)
+    assert not torch.equal(encoder.top.head[1].running_mean, before)
 
 
 def test_missing_weights_file_and_unknown_backbone() -> None:
