@@ -5,7 +5,8 @@ file), then polls the server: the first ``POST /search`` with a text query
 that answers with results (the first page), and the first ``GET /progress``
 that says the trained model serves (the whole first run). Prints both, from
 the command's start, writes them to ``reports/first_run.json`` with the
-machine's description, and stops the demo with Ctrl-C's signal.
+machine's description and how long each training step took (the step that
+``/progress`` names, polled every 2 s), and stops the demo with Ctrl-C's signal.
 
     python -m benchmarks.first_run --data DATA --home HOME [--precision fp32]
 """
@@ -47,6 +48,27 @@ def _get(url: str) -> dict | None:
         return None
 
 
+def step_seconds(starts: list[tuple[float, str]], end: float | None) -> dict[str, float]:
+    """Seconds each step took, from when ``/progress`` first named it to when it named
+    the next one; the last ends at ``end`` (the trained model serving), or is left
+    out when the run did not get there."""
+    if not starts:
+        return {}
+    bounds = [*(t for t, _ in starts[1:]), end]
+    return {
+        step: round(stop - start, 1)
+        for (start, step), stop in zip(starts, bounds, strict=True)
+        if stop is not None
+    }
+
+
+def note_step(starts: list[tuple[float, str]], progress: dict | None, at: float) -> None:
+    """Append ``(at, step)`` when a ``/progress`` answer names a step other than the last."""
+    step = ((progress or {}).get("training") or {}).get("stage")
+    if step and (not starts or starts[-1][1] != step):
+        starts.append((at, step))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -68,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         demo = subprocess.Popen(command, stdout=out, stderr=out, env=env)
     base = f"http://127.0.0.1:{args.port}"
     figures: dict[str, float | None] = {"first_page_s": None, "trained_serving_s": None}
+    steps: list[tuple[float, str]] = []  # (seconds from the start, the step /progress names)
     try:
         while time.monotonic() - started < args.limit_s and demo.poll() is None:
             time.sleep(2)
@@ -78,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"first page answers a text query after {figures['first_page_s']} s")
                 continue
             now = _get(f"{base}/progress")
+            note_step(steps, now, round(time.monotonic() - started, 1))
             if now and now.get("model") == "trained":
                 found = _post(f"{base}/search", QUERY)
                 if found and found.get("results"):
@@ -91,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         **figures,
         # on a loaded machine the wall times stretch; the CPU time does not
         "cpu_seconds_all_processes": round(used.ru_utime + used.ru_stime, 1),
+        "training_step_seconds": step_seconds(steps, figures["trained_serving_s"]),
         "command": " ".join(command),
         "precision": args.precision,
         "machine": machine_info(),  # at the end: its load average covers the run
