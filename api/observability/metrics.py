@@ -17,6 +17,7 @@ per live worker (a ``pid`` label), since each follows reindexes on its own.
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -88,21 +89,27 @@ def record_request(method: str, route: str, status: int, query_kind: str, second
 
 
 class _LastServing:
-    """The serving labels this process last set to 1, so a reload can set them to 0."""
+    """The serving labels this process last set to 1, so a reload can set them to 0.
+
+    ``lock`` makes a change of labels, and a scrape's update-then-expose, one
+    step: a reindex watch recording between a scrape's two halves would
+    otherwise leave the scrape showing no version at 1."""
 
     labels: tuple[str, str] | None = None
+    lock = threading.RLock()
 
 
 def record_serving(service: SearchService) -> None:
     """Set the serving gauges from ``service`` (cheap: a few attribute reads)."""
     manifest = service.index.manifest
     labels = (str(manifest.version), service.model_version)
-    if _LastServing.labels is not None and _LastServing.labels != labels:
-        SERVING.labels(*_LastServing.labels).set(0)
-    SERVING.labels(*labels).set(1)
-    _LastServing.labels = labels
-    INDEX_VERSION.set(manifest.version)
-    LISTINGS.set(service.size)
+    with _LastServing.lock:
+        if _LastServing.labels is not None and _LastServing.labels != labels:
+            SERVING.labels(*_LastServing.labels).set(0)
+        SERVING.labels(*labels).set(1)
+        _LastServing.labels = labels
+        INDEX_VERSION.set(manifest.version)
+        LISTINGS.set(service.size)
 
 
 def index_reloaded() -> None:
@@ -121,8 +128,17 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_DIR_VARIABLE)
 
 
-def exposition() -> bytes:
-    """The Prometheus text exposition of every metric: this process's, or every worker's."""
+def exposition(serving: SearchService | None = None) -> bytes:
+    """The Prometheus text exposition of every metric: this process's, or every worker's.
+
+    With ``serving``, its gauges are recorded first, in the same step."""
+    with _LastServing.lock:
+        if serving is not None:
+            record_serving(serving)
+        return _exposition()
+
+
+def _exposition() -> bytes:
     if multiprocess_dir() is None:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()

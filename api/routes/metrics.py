@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.observability.metrics import exposition, record_serving
+from api.observability.metrics import exposition
 
 router = APIRouter(tags=["operations"])
 
@@ -14,6 +14,4 @@ router = APIRouter(tags=["operations"])
 def metrics(request: Request) -> Response:
     """Every metric, this worker's serving gauges brought up to date first."""
     service = getattr(request.app.state, "service", None)
-    if service is not None:
-        record_serving(service)
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(service), media_type=CONTENT_TYPE_LATEST)

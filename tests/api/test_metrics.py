@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import threading
+from types import SimpleNamespace
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.main import create_app
+from api.observability.metrics import exposition, record_serving
 from api.service import SearchService
 from indexing.index_store import MANIFEST_FILE, IndexDirectory
 from indexing.store import Store
@@ -138,3 +141,41 @@ def test_reloads_and_reload_failures_are_counted(index_copy, embedder) -> None:
     old = {"index_version": str(first), "model_fingerprint": model}
     assert value(after, "marketplace_serving_info", **old) == 0
     assert value(after, "marketplace_index_version") == 98
+
+
+def _serving(version: int) -> SimpleNamespace:
+    """What ``record_serving`` reads of a service, serving index ``version``."""
+    return SimpleNamespace(
+        index=SimpleNamespace(manifest=SimpleNamespace(version=version)),
+        model_version="model-under-test",
+        size=version,
+    )
+
+
+def test_a_scrape_shows_its_own_service_while_another_records() -> None:
+    """Two services in one process (as in these tests): another's reindex watch
+    recording must not leave a scrape showing no version at 1."""
+    mine, other = _serving(7001), _serving(7002)
+    stop = threading.Event()
+
+    def record_other() -> None:
+        while not stop.is_set():
+            record_serving(other)
+
+    recorder = threading.Thread(target=record_other)
+    recorder.start()
+    try:
+        shown = []
+        for _ in range(300):
+            page = exposition(mine).decode()
+            samples = {
+                (sample.name, frozenset(sample.labels.items())): sample.value
+                for family in text_string_to_metric_families(page)
+                for sample in family.samples
+            }
+            labels = {"index_version": "7001", "model_fingerprint": "model-under-test"}
+            shown.append(value(samples, "marketplace_serving_info", **labels))
+    finally:
+        stop.set()
+        recorder.join()
+    assert shown == [1.0] * 300
