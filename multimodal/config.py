@@ -114,7 +114,9 @@ class TrainConfig:
     patience: int = 6
     # stage 2: also the top text layers and image blocks, on cached trunk activations
     stage2: bool = True
-    stage2_epochs: int = 4
+    # 3, not 4: the fourth epoch cost a first run ~105 s for no gain beyond noise
+    # (docs/first-run.md, "Stage 2 for three epochs")
+    stage2_epochs: int = 3
     stage2_batch_size: int = 32
     stage2_lr: float = 3e-4  # heads
     stage2_encoder_lr: float = 5e-5  # the unfrozen encoder layers (image blocks: twice)
