@@ -114,7 +114,7 @@ class TrainConfig:
     patience: int = 6
     # stage 2: also the top text layers and image blocks, on cached trunk activations
     stage2: bool = True
-    # 3, not 4: the fourth epoch cost a first run ~105 s for no gain beyond noise
+    # 3, not 4: the fourth epoch cost a first run 71-105 s for no gain beyond noise
     # (docs/first-run.md, "Stage 2 for three epochs")
     stage2_epochs: int = 3
     stage2_batch_size: int = 32

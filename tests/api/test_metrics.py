@@ -22,16 +22,21 @@ from tests.fixtures.api import settings_over
 Samples = dict[tuple[str, frozenset], float]
 
 
+def samples_of(page: str) -> Samples:
+    """Every sample of an exposition page, by name and labels (fails on a malformed page)."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+    }
+
+
 def scrape(client: TestClient) -> Samples:
-    """Every sample of ``/metrics``, by name and labels (parsing fails on a malformed page)."""
+    """Every sample of ``/metrics``."""
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
+    return samples_of(response.text)
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -165,16 +170,11 @@ def test_a_scrape_shows_its_own_service_while_another_records() -> None:
     recorder = threading.Thread(target=record_other)
     recorder.start()
     try:
-        shown = []
-        for _ in range(300):
-            page = exposition(mine).decode()
-            samples = {
-                (sample.name, frozenset(sample.labels.items())): sample.value
-                for family in text_string_to_metric_families(page)
-                for sample in family.samples
-            }
-            labels = {"index_version": "7001", "model_fingerprint": "model-under-test"}
-            shown.append(value(samples, "marketplace_serving_info", **labels))
+        labels = {"index_version": "7001", "model_fingerprint": "model-under-test"}
+        shown = [
+            value(samples_of(exposition(mine).decode()), "marketplace_serving_info", **labels)
+            for _ in range(300)
+        ]
     finally:
         stop.set()
         recorder.join()
