@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.harness import cli_command, machine_info, stop_process, write_report
+from benchmarks.harness import cli_command, fp32_peak, machine_info, stop_process, write_report
 
 QUERY = {"text": "oak dining table", "k": 10}
 
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     command = cli_command(
         "demo", "--data", str(args.data), "--port", str(args.port), "--precision", args.precision
     )
+    peak_before = fp32_peak(threads=2)  # how fast the machine is this hour, before and after
     started = time.monotonic()
     with log.open("wb") as out:
         demo = subprocess.Popen(command, stdout=out, stderr=out, env=env)
@@ -111,11 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_process(demo, signal.SIGINT, timeout_s=60)  # Ctrl-C: the demo stops its children
     used = resource.getrusage(resource.RUSAGE_CHILDREN)  # the demo and its children
+    peak_after = fp32_peak(threads=2)
     report = {
         **figures,
         # on a loaded machine the wall times stretch; the CPU time does not
         "cpu_seconds_all_processes": round(used.ru_utime + used.ru_stime, 1),
         "training_step_seconds": step_seconds(steps, figures["trained_serving_s"]),
+        # a 4096² fp32 GEMM on 2 threads: the same code's timings follow this machine's drift
+        "fp32_peak_gflops_before_after": [round(peak_before / 1e9, 1), round(peak_after / 1e9, 1)],
         "command": " ".join(command),
         "precision": args.precision,
         "machine": machine_info(),  # at the end: its load average covers the run

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.errors import BenchError
-from benchmarks.harness import machine_info, percentiles, write_report
+from benchmarks.harness import fp32_peak, machine_info, percentiles, write_report
 from benchmarks.runtime_engines import ENGINE_NAMES, load_engine
 
 REFERENCE = "torch-fp32"
@@ -91,23 +91,6 @@ def image_flops(model_dir: Path) -> int:
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model.photo_vectors(model.image.trunk(torch.zeros(1, 3, size, size)))
     return int(counter.get_total_flops())
-
-
-def fp32_peak(threads: int, n: int = 4096, repeats: int = 5) -> float:
-    """The machine's fp32 FLOP/s on ``threads`` threads: the best of a few n×n GEMMs."""
-    import torch
-
-    torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * n**3 / best
-
-
-def _timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def _cosines(vectors: np.ndarray, reference: np.ndarray) -> dict[str, float]:

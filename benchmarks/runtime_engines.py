@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal.runtime.export import IMAGE_TOP_GRAPH, IMAGE_TRUNK_GRAPH, TEXT_GRAPH
+from multimodal.runtime.export import GRAPHS, IMAGE_TOP_GRAPH, IMAGE_TRUNK_GRAPH, TEXT_GRAPH
 
 ENGINE_NAMES = ("torch", "torch-fp32", "onnx", "onnx-int8", "openvino", "openvino-bf16")
 
@@ -59,8 +59,9 @@ def int8_text_graphs(directory: Path, out: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     out.mkdir(parents=True, exist_ok=True)
-    for name in (IMAGE_TRUNK_GRAPH, IMAGE_TOP_GRAPH):
-        shutil.copyfile(directory / name, out / name)
+    for name in GRAPHS:
+        if name != TEXT_GRAPH:
+            shutil.copyfile(directory / name, out / name)
     quantize_dynamic(directory / TEXT_GRAPH, out / TEXT_GRAPH, weight_type=QuantType.QInt8)
     return out
 
@@ -88,4 +89,4 @@ def load_engine(name: str, model_dir: Path, threads: int, scratch: Path):
         runtime = OpenVinoEncoders(graphs, threads, "bf16" if name.endswith("bf16") else "f32")
     else:
         raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
-    return Embedder(model, manifest, "fp32", runtime)
+    return Embedder(model, manifest, "fp32", runtime=runtime)

@@ -32,8 +32,12 @@ const CHANNEL_NAMES = {
   instances: "same-item photos",
 };
 
-function showChannels(channels) {
-  const named = channels.map((c) => CHANNEL_NAMES[c] || c);
+// The first index's frozen encoders put only text into the listings channel.
+// progress.js calls this again when the trained model takes over.
+function showChannels(channels, model) {
+  const names =
+    model === "frozen" ? { ...CHANNEL_NAMES, listings: "listings (text only)" } : CHANNEL_NAMES;
+  const named = channels.map((c) => names[c] || c);
   els.channels.textContent = named.length ? `Searching by ${named.join(", ")}.` : "";
   els.channels.hidden = !named.length;
 }
@@ -44,7 +48,8 @@ async function watchReadiness() {
       const response = await fetch("/readyz", { cache: "no-store" });
       if (response.ok) {
         els.banner.hidden = true;
-        showChannels((await response.json()).channels || []);
+        const ready = await response.json();
+        showChannels(ready.channels || [], ready.model);
         return;
       }
     } catch {

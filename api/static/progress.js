@@ -1,6 +1,7 @@
 // The model banner: while the first index (frozen encoders, text only) serves and the
 // trained model is still training, say so and how far training is (GET /progress);
-// the banner goes away once the trained model serves.
+// the banner goes away once the trained model serves, and the channel line (app.js)
+// then names the trained model's channels.
 "use strict";
 
 (() => {
@@ -9,6 +10,7 @@
   const EVERY_MS = 3000;
 
   function render(state) {
+    showChannels(state.channels || [], state.model);
     if (state.model !== "frozen") {
       banner.hidden = true;
       return false;

@@ -1,4 +1,5 @@
-"""The page's banner while the frozen first index serves, gone once the trained model does."""
+"""The page's banner and channel line while the frozen first index serves, and once the
+trained model does."""
 
 from __future__ import annotations
 
@@ -49,10 +50,16 @@ def test_banner_shows_training_then_goes(browser, frozen_server, trained_bundle_
     WebDriverWait(browser, 20).until(lambda _: banner.is_displayed())
     assert "frozen encoders, text only" in banner.text
     assert "stage2 epoch 2/4: 30/100" in banner.text
+    channels = browser.find_element(By.ID, "channels")
+    WebDriverWait(browser, 20).until(lambda _: "listings (text only)" in channels.text)
+    assert "photos" not in channels.text
     screenshot(browser, "model_banner_frozen")
 
     shutil.copytree(trained_bundle_dir, ws.model_dir)
     reindex_workspace(ws, ReindexConfig(progress=False, torch_threads=1))
     assert server.app.state.service.reload_index()
     WebDriverWait(browser, 20).until(lambda _: not banner.is_displayed())
+    # The channel line, read once at readiness, names the trained model's channels now.
+    WebDriverWait(browser, 20).until(lambda _: "listing photos" in channels.text)
+    assert "listings (text and photos)" in channels.text
     screenshot(browser, "model_banner_trained")
