@@ -80,7 +80,8 @@ def build_preload(cache_dir: Path) -> Path:
 def masked_env(preload: Path, base: dict[str, str]) -> dict[str, str]:
     """``base`` with the mask preloaded into every process started from it."""
     preloads = " ".join(p for p in (str(preload), base.get("LD_PRELOAD", "")) if p)
-    return {**base, "LD_PRELOAD": preloads, "GLIBC_TUNABLES": GLIBC_TUNABLES, MARKER: HIDDEN}
+    tunables = ":".join(t for t in (base.get("GLIBC_TUNABLES", ""), GLIBC_TUNABLES) if t)
+    return {**base, "LD_PRELOAD": preloads, "GLIBC_TUNABLES": tunables, MARKER: HIDDEN}
 
 
 def seen_features() -> dict[str, object]:

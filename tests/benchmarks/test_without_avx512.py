@@ -89,7 +89,9 @@ def test_without_cpuid_faulting_it_says_so(tmp_path, monkeypatch) -> None:
         without_avx512.build_preload(tmp_path)
 
 
-def test_the_mask_is_added_to_an_existing_preload(tmp_path) -> None:
-    env = without_avx512.masked_env(tmp_path / "mask.so", {"LD_PRELOAD": "/lib/other.so"})
+def test_the_mask_is_added_to_an_existing_preload_and_tunables(tmp_path) -> None:
+    base = {"LD_PRELOAD": "/lib/other.so", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
+    env = without_avx512.masked_env(tmp_path / "mask.so", base)
     assert env["LD_PRELOAD"] == f"{tmp_path / 'mask.so'} /lib/other.so"
+    assert env["GLIBC_TUNABLES"] == f"glibc.malloc.arena_max=2:{without_avx512.GLIBC_TUNABLES}"
     assert env[without_avx512.MARKER] == without_avx512.HIDDEN
