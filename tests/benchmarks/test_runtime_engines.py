@@ -21,22 +21,33 @@ def bundle(trained_bundle_dir, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", [n for n in ENGINE_NAMES if n != "torch-fp32"])
-def test_each_engine_embeds_texts_and_photos_close_to_torch(
-    name, bundle, clean_synthetic, tmp_path
-) -> None:
-    if name.startswith("openvino"):
-        pytest.importorskip("openvino")
+@pytest.fixture(scope="module")
+def inputs(clean_synthetic) -> tuple[list[str], list[Image.Image]]:
     listings = clean_synthetic.listings[:4]
     photos = [
         Image.open(clean_synthetic.image_path(i)).convert("RGB") for i in listings[0].image_ids
     ]
-    texts = [item.text for item in listings]
-    reference = load_engine("torch-fp32", bundle, 1, tmp_path)
+    return [item.text for item in listings], photos
+
+
+@pytest.fixture(scope="module")
+def reference(bundle, inputs, tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
+    """torch in fp32's text and photo vectors, made once for every engine."""
+    texts, photos = inputs
+    torch_fp32 = load_engine("torch-fp32", bundle, 1, tmp_path_factory.mktemp("reference"))
+    return torch_fp32.embed_texts(texts), torch_fp32.embed_images(photos)
+
+
+@pytest.mark.parametrize("name", [n for n in ENGINE_NAMES if n != "torch-fp32"])
+def test_each_engine_embeds_texts_and_photos_close_to_torch(
+    name, bundle, inputs, reference, tmp_path
+) -> None:
+    if name.startswith("openvino"):
+        pytest.importorskip("openvino")
+    texts, photos = inputs
     engine = load_engine(name, bundle, 1, tmp_path)
-    for ours, theirs in (
-        (engine.embed_texts(texts), reference.embed_texts(texts)),
-        (engine.embed_images(photos), reference.embed_images(photos)),
+    for ours, theirs in zip(
+        (engine.embed_texts(texts), engine.embed_images(photos)), reference, strict=True
     ):
         assert ours.shape == theirs.shape
         cosine = np.sum(ours * theirs, axis=1)

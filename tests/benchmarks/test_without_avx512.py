@@ -24,9 +24,9 @@ def masked(tmp_path_factory) -> dict[str, str]:
     return without_avx512.masked_env(preload, dict(os.environ))
 
 
-def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _run(code: str, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, *flags, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -55,13 +55,7 @@ def test_a_real_segmentation_fault_still_kills_the_process(masked) -> None:
     plain = _run("import ctypes; ctypes.string_at(0)", masked)
     assert plain.returncode == -11
     # Python's faulthandler installs its own handler after the mask's: it still reports.
-    reported = subprocess.run(
-        [sys.executable, "-X", "faulthandler", "-c", "import ctypes; ctypes.string_at(0)"],
-        env=masked,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    reported = _run("import ctypes; ctypes.string_at(0)", masked, "-X", "faulthandler")
     assert reported.returncode == -11
     assert "Segmentation fault" in reported.stderr
 
