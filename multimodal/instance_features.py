@@ -155,14 +155,24 @@ class PrincipalAxes:
 
     @classmethod
     def fit(cls, descriptors: np.ndarray, keep: int) -> PrincipalAxes:
+        """The ``keep`` leading axes. With more photos than dimensions, only those
+        eigenpairs of the float32 scatter matrix are computed (LAPACK's ``syevr``): on
+        the real catalogue's 7,760 x 6,328 texture part they span the subspace a full
+        float64 ``eigh`` gives to a principal-angle cosine of 0.999999, in 11 s
+        against 31 s, a third of a full reindex before (docs/experiments.md)."""
+        from scipy.linalg import eigh
+
         x = _unit(descriptors.astype(np.float64))
         mean = x.mean(axis=0)
         centred = x - mean
-        if len(x) < x.shape[1]:  # few photos (a small catalogue): the thin SVD is cheaper
-            directions = np.linalg.svd(centred, full_matrices=False)[2].T
+        dims = x.shape[1]
+        keep = min(keep, dims)
+        if len(x) < dims:  # few photos (a small catalogue): the thin SVD is cheaper
+            axes = np.linalg.svd(centred, full_matrices=False)[2].T[:, :keep]
         else:
-            directions = np.linalg.eigh(centred.T @ centred)[1][:, ::-1]
-        axes = directions[:, : min(keep, directions.shape[1])]
+            centred = centred.astype(np.float32)
+            scatter = centred.T @ centred
+            axes = eigh(scatter, subset_by_index=[dims - keep, dims - 1], driver="evr")[1][:, ::-1]
         return cls(mean.astype(np.float32), np.ascontiguousarray(axes, np.float32))
 
     def __call__(self, descriptors: np.ndarray) -> np.ndarray:

@@ -21,9 +21,18 @@ from multimodal.runtime.export import (
 )
 
 
-def runtime_session(path: Path, threads: int):
+def runtime_session(path: Path, threads: int, spinning: bool = False):
     """One graph's ONNX Runtime session on the CPU, every optimisation on, ``threads``
-    for the graph's operators and none for running operators side by side."""
+    for the graph's operators and none for running operators side by side.
+
+    Its worker threads sleep between runs instead of spinning (``spinning``,
+    ONNX Runtime's default, is there for the runtime bench). On two cores a
+    spinning pool keeps both busy after its run ends, so the next graph (the
+    image top after the trunk) and the thread decoding the next photos get
+    half the machine: with spinning, photos ran 20 % slower and the top took
+    twice as long (docs/runtime.md). A text query at batch 1 on two threads pays
+    about 0.5 ms for the wake-ups; the server runs one thread, which has no pool.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -31,6 +40,7 @@ def runtime_session(path: Path, threads: int):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -38,12 +48,11 @@ class OnnxEncoders:
     """The text tower, the text top, and the image trunk and top: one ONNX Runtime
     session each."""
 
-    def __init__(self, directory: Path, threads: int) -> None:
-
-        self._text = runtime_session(directory / TEXT_GRAPH, threads)
-        self._text_top = runtime_session(directory / TEXT_TOP_GRAPH, threads)
-        self._trunk = runtime_session(directory / IMAGE_TRUNK_GRAPH, threads)
-        self._top = runtime_session(directory / IMAGE_TOP_GRAPH, threads)
+    def __init__(self, directory: Path, threads: int, spinning: bool = False) -> None:
+        self._text = runtime_session(directory / TEXT_GRAPH, threads, spinning)
+        self._text_top = runtime_session(directory / TEXT_TOP_GRAPH, threads, spinning)
+        self._trunk = runtime_session(directory / IMAGE_TRUNK_GRAPH, threads, spinning)
+        self._top = runtime_session(directory / IMAGE_TOP_GRAPH, threads, spinning)
         # The last single photo's trunk outputs: a photo query needs them twice (its
         # joint vector, then its instance descriptor), and one pass is most of its cost.
         self._last_photo: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None

@@ -104,6 +104,23 @@ def test_principal_axes_keep_the_strongest_directions() -> None:
     assert sorted(kept) == [0, 1]
 
 
+def test_principal_axes_span_what_a_full_eigendecomposition_keeps() -> None:
+    """Only the leading eigenpairs, in float32: the same subspace as every eigenpair
+    in float64 (each principal angle's cosine near 1), ordered strongest first."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(900, 40)) @ rng.normal(size=(40, 120)) + rng.normal(size=(900, 120))
+    axes = PrincipalAxes.fit(x, keep=25)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    centred = unit - unit.mean(axis=0)
+    vectors = np.linalg.eigh(centred.T @ centred)[1]
+    expected = vectors[:, ::-1][:, :25]
+    cosines = np.linalg.svd(expected.T @ axes.axes.astype(np.float64), compute_uv=False)
+    assert axes.axes.shape == (120, 25)
+    assert cosines.min() > 0.9999
+    variances = np.einsum("ij,jk,ki->i", axes.axes.T, centred.T @ centred, axes.axes)
+    assert np.all(np.diff(variances) <= 1e-3 * variances[0])
+
+
 def test_projection_joins_the_two_similarities_at_their_weight() -> None:
     from multimodal.config import InstanceConfig
 

@@ -131,3 +131,24 @@ def test_settings_name_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MARKETPLACE_ENGINE", "tensorrt")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_sessions_let_their_threads_sleep_between_runs(tmp_path: Path) -> None:
+    """On two cores a spinning pool takes the machine from the next graph and from
+    the photo decoder (docs/runtime.md), so every session turns spinning off."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from multimodal.runtime.session import runtime_session
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    session = runtime_session(path, threads=2)
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == 2
+    out = session.run(None, {"x": np.array([[-1.0, 2.0, -3.0, 4.0]], np.float32)})[0]
+    np.testing.assert_array_equal(out, [[0.0, 2.0, 0.0, 4.0]])
