@@ -31,7 +31,7 @@ def runtime_session(path: Path, threads: int, spinning: bool = False):
     image top after the trunk) and the thread decoding the next photos get
     half the machine: with spinning, photos ran 20 % slower and the top took
     twice as long (docs/runtime.md). A text query at batch 1 on two threads pays
-    about 0.5 ms for the wake-ups; the server runs one thread, which has no pool.
+    0.6-1.2 ms for the wake-ups; the server runs one thread, which has no pool.
     """
     import onnxruntime as ort
 
