@@ -62,7 +62,7 @@ from api.snapshot_filters import allowed_fids
 from api.understanding.parser import read_query
 from indexing.store import Store, StoreUnavailable
 from multimodal.data.catalogue import Listing
-from multimodal.instance_features import describe_images
+from multimodal.instance_features import describe_prepared, prepare_images
 
 
 @dataclass(frozen=True)
@@ -352,16 +352,20 @@ class SearchPipeline:
     ) -> list[int]:
         """Listings ranked by their photo nearest the buyer's on instance descriptors.
 
-        Runs on ``QueryEmbedder.side``, beside the query's own embedding: only the
-        trunk pass holds the model lock (the runtime keeps its output, so the other
-        pass reuses it), the projection and the scan run while the other one works.
+        Runs on ``QueryEmbedder.side``, beside the query's own embedding. The
+        preprocessing and the colour histogram are made while the other thread's
+        trunk pass runs; only this one's trunk pass holds the model lock (the
+        runtime keeps the other pass's output, so it is not run twice). The
+        projection and the scan then run while the other thread finishes its
+        vector and searches.
         """
         faiss_threads(self.settings.faiss_threads)
         photo_allowed = photos_allowed(live, allowed)
         if photo_allowed is not None and not len(photo_allowed):
             return []
-        with self.embed.model_lock:
-            raw = describe_images(channels.instances.encoder, [image])
+        encoder = channels.instances.encoder
+        prepared = prepare_images(encoder, [image])
+        raw = describe_prepared(encoder, prepared, model_lock=self.embed.model_lock)
         image_fids = channels.instances.nearest(raw, 2 * depth, photo_allowed)
         return owners(live, image_fids, depth)
 

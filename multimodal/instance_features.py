@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -45,6 +46,8 @@ from multimodal.texture import texture_statistics
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    import torch
 
 _DARK = 8  # letterbox padding is black: pixels at or below this value are not the photo
 
@@ -99,10 +102,20 @@ class RawDescriptors:
         return RawDescriptors(self.pooled[rows], self.texture[rows])
 
 
-def describe_images(
+@dataclass(frozen=True)
+class PreparedPhotos:
+    """Query photos as the trunk takes them, with their colour histograms: the part
+    of a descriptor that needs no model, so a caller can make it beside another
+    thread's forward pass."""
+
+    pixels: torch.Tensor  # [n, 3, s, s], preprocessed
+    histograms: np.ndarray  # [n, prod(hist_bins)]
+
+
+def prepare_images(
     encoder, images: Sequence[Image.Image], cfg: InstanceConfig | None = None
-) -> RawDescriptors:
-    """Raw descriptors of query photos (one trunk pass), as the feature cache holds them."""
+) -> PreparedPhotos:
+    """Preprocessed pixels and colour histograms of query photos."""
     import torch
 
     from multimodal.data.transforms import eval_transform
@@ -110,14 +123,35 @@ def describe_images(
     cfg = cfg or InstanceConfig()
     preprocess = eval_transform(encoder.cfg.image_size, encoder.normalise)
     pixels = torch.stack([preprocess(image.convert("RGB")) for image in images])
-    with torch.inference_mode():
-        maps, mid = encoder.trunk.forward_with_mid(pixels.to(device_of(encoder)))
+    return PreparedPhotos(pixels, np.stack([colour_histogram(i, cfg) for i in images]))
+
+
+def describe_prepared(
+    encoder,
+    prepared: PreparedPhotos,
+    cfg: InstanceConfig | None = None,
+    model_lock: AbstractContextManager | None = None,
+) -> RawDescriptors:
+    """Raw descriptors of prepared photos: one trunk pass, held under ``model_lock``
+    (a server's one-pass-at-a-time lock), then the pooling and the texture
+    statistics, which need the lock no longer."""
+    import torch
+
+    cfg = cfg or InstanceConfig()
+    with model_lock or nullcontext(), torch.inference_mode():
+        maps, mid = encoder.trunk.forward_with_mid(prepared.pixels.to(device_of(encoder)))
     maps, mid = maps.cpu(), mid.cpu()
-    histograms = np.stack([colour_histogram(i, cfg) for i in images])
     return RawDescriptors(
-        describe(maps.float().numpy(), histograms, cfg),
+        describe(maps.float().numpy(), prepared.histograms, cfg),
         texture_statistics(mid, cfg.texture_channels),
     )
+
+
+def describe_images(
+    encoder, images: Sequence[Image.Image], cfg: InstanceConfig | None = None
+) -> RawDescriptors:
+    """Raw descriptors of query photos (one trunk pass), as the feature cache holds them."""
+    return describe_prepared(encoder, prepare_images(encoder, images, cfg), cfg)
 
 
 def describe_files(

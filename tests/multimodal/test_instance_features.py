@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from multimodal.data.transforms import imagenet_normalise
 from multimodal.instance_features import (
     InstanceProjection,
     PrincipalAxes,
@@ -14,6 +19,9 @@ from multimodal.instance_features import (
     Whitening,
     colour_histogram,
     describe,
+    describe_images,
+    describe_prepared,
+    prepare_images,
     texture_statistics,
 )
 
@@ -146,3 +154,40 @@ def test_projection_joins_the_two_similarities_at_their_weight() -> None:
     )
     again = InstanceProjection.from_arrays(projection.arrays())
     np.testing.assert_allclose(again(photos), projection(photos))
+
+
+class _LockWatchingTrunk(torch.nn.Module):
+    """A small trunk that notes, at each pass, whether ``lock`` is held."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, kernel_size=4, stride=4)
+        self.lock = lock
+        self.held_during_pass: list[bool] = []
+
+    def forward_with_mid(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.held_during_pass.append(self.lock.locked())
+        maps = torch.relu(self.conv(pixels))
+        return maps, maps
+
+
+def test_a_query_photo_is_prepared_without_the_model_and_only_its_trunk_pass_holds_it() -> None:
+    """What a server's photo query relies on to make its instance descriptor beside
+    the joint vector's forward pass (``api.search_pipeline``)."""
+    lock = threading.Lock()
+    trunk = _LockWatchingTrunk(lock)
+    encoder = SimpleNamespace(
+        cfg=SimpleNamespace(image_size=32), normalise=imagenet_normalise, trunk=trunk
+    )
+    encoder.parameters = trunk.parameters
+    rng = np.random.default_rng(0)
+    photos = [Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)) for _ in range(2)]
+    with lock, ThreadPoolExecutor(1) as pool:  # another thread's forward pass holds the model
+        prepared = pool.submit(prepare_images, encoder, photos).result(timeout=30)
+    assert prepared.pixels.shape == (2, 3, 32, 32)
+    raw = describe_prepared(encoder, prepared, model_lock=lock)
+    assert trunk.held_during_pass == [True]
+    assert not lock.locked()
+    whole = describe_images(encoder, photos)
+    np.testing.assert_array_equal(raw.pooled, whole.pooled)
+    np.testing.assert_array_equal(raw.texture, whole.texture)
