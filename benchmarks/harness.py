@@ -9,9 +9,11 @@ One copy of each, so every report measures and describes things the same way:
   (the browser tests run uvicorn in a thread);
 - ``percentiles`` turns latencies in seconds into the p50/p95/p99 milliseconds
   every report carries;
-- ``machine_info`` names the CPU (model, cores, the vector/matrix extensions
-  that decide how fast the model runs) and how busy the machine was;
-- ``write_report`` writes a report as JSON and prints its one-line summary.
+- ``machine_info`` names the CPU (model, vendor, family and model numbers,
+  cores, the vector/matrix extensions that decide how fast the model runs) and
+  how busy the machine was;
+- ``write_report`` writes a report as JSON and prints its one-line summary,
+  ending with the CPU (``machine_line``).
 """
 
 from __future__ import annotations
@@ -208,7 +210,7 @@ def percentiles(seconds: Sequence[float]) -> dict[str, float]:
 
 def machine_info() -> dict[str, Any]:
     """What the figures were measured on, and how busy it was at the time."""
-    cpu, flags = _cpu()
+    cpu = _cpu()
     versions = {}
     for name in LIBRARIES:
         try:
@@ -216,9 +218,10 @@ def machine_info() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             continue
     return {
-        "cpu": cpu,
+        "cpu": cpu.name,
+        "cpu_id": cpu.identity,
         "cores": os.cpu_count(),
-        "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags],
+        "cpu_flags": [flag for flag in CPU_FLAGS if flag in cpu.flags],
         "isa_limits": {name: os.environ[name] for name in ISA_LIMITS if os.environ.get(name)},
         "load_average_1_5_15": list(os.getloadavg()),
         "platform": platform.platform(),
@@ -246,20 +249,52 @@ def fp32_peak(threads: int, n: int = 4096, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
-def _cpu() -> tuple[str, set[str]]:
-    """The CPU's model name and feature flags, from ``/proc/cpuinfo`` where there is one."""
-    name, flags = None, set()
+@dataclass(frozen=True)
+class Cpu:
+    """The CPU as ``/proc/cpuinfo`` names it.
+
+    Under a hypervisor the model name is often generic ("AMD EPYC", "Intel(R)
+    Xeon(R) Processor"), so the vendor, family and model numbers are kept too:
+    they tell one generation from another (family 25 model 17 is a Zen 4)."""
+
+    name: str
+    identity: str  # "AuthenticAMD family 25 model 17 stepping 1", or "" where unknown
+    flags: frozenset[str]
+
+
+def _cpu() -> Cpu:
+    """The first CPU's fields in ``/proc/cpuinfo`` where there is one."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
+                if not line.strip():
+                    break  # the first processor's block ends here
                 key, _, value = (part.strip() for part in line.partition(":"))
-                if key == "model name" and name is None:
-                    name = value
-                elif key == "flags" and not flags:
-                    flags = set(value.split())
+                fields.setdefault(key, value)
     except OSError:
         pass
-    return name or platform.processor() or platform.machine(), flags
+    identity = ""
+    if "vendor_id" in fields and "cpu family" in fields:
+        identity = (
+            f"{fields['vendor_id']} family {fields['cpu family']} "
+            f"model {fields.get('model', '?')} stepping {fields.get('stepping', '?')}"
+        )
+    return Cpu(
+        name=fields.get("model name") or platform.processor() or platform.machine(),
+        identity=identity,
+        flags=frozenset(fields.get("flags", "").split()),
+    )
+
+
+def machine_line() -> str:
+    """The CPU a figure was measured on, in the words a summary line ends with."""
+    cpu = _cpu()
+    hidden = os.environ.get("MARKETPLACE_BENCH_HIDDEN_ISA")
+    parts = [cpu.name, cpu.identity, f"{os.cpu_count()} cores"]
+    if hidden:
+        parts.append(f"{hidden} hidden")
+    return ", ".join(part for part in parts if part)
 
 
 # -- the report ----------------------------------------------------------------------
@@ -275,7 +310,8 @@ def save_report(report: Mapping[str, Any], path: Path) -> Path:
 def write_report(
     report: Mapping[str, Any], path: Path, summary: str, stream: IO[str] | None = None
 ) -> Path:
-    """Save ``report`` and print ``summary -> path``: the last line a benchmark prints."""
+    """Save ``report`` and print ``summary [the CPU] -> path``: the last line a
+    benchmark prints, naming the machine so a figure copied from it keeps its CPU."""
     save_report(report, path)
-    print(f"{summary} -> {path}", file=stream or sys.stdout)
+    print(f"{summary} [{machine_line()}] -> {path}", file=stream or sys.stdout)
     return path

@@ -16,6 +16,7 @@ from benchmarks.harness import (
     ISA_LIMITS,
     free_port,
     machine_info,
+    machine_line,
     percentiles,
     serve,
     wait_until_ready,
@@ -63,10 +64,39 @@ def test_free_port_can_be_bound() -> None:
         sock.bind(("127.0.0.1", port))
 
 
-def test_write_report_saves_json_and_prints_the_summary(tmp_path, capsys) -> None:
+def test_write_report_saves_json_and_prints_the_summary_with_the_cpu(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("MARKETPLACE_BENCH_HIDDEN_ISA", raising=False)
     path = write_report({"ok": True}, tmp_path / "deep" / "bench.json", "bench: fine")
     assert json.loads(path.read_text()) == {"ok": True}
-    assert capsys.readouterr().out.strip() == f"bench: fine -> {path}"
+    assert capsys.readouterr().out.strip() == f"bench: fine [{machine_line()}] -> {path}"
+    assert machine_line().startswith(machine_info()["cpu"])
+    monkeypatch.setenv("MARKETPLACE_BENCH_HIDDEN_ISA", "avx512,amx,avx_vnni")
+    assert machine_line().endswith(", avx512,amx,avx_vnni hidden")
+
+
+def test_the_cpu_is_named_by_vendor_family_and_model_from_the_first_processor(
+    tmp_path, monkeypatch
+) -> None:
+    import builtins
+
+    cpuinfo = tmp_path / "cpuinfo"
+    block = (
+        "processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: {m}\n"
+        "model name\t: AMD EPYC\nstepping\t: 1\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+    )
+    cpuinfo.write_text(block.format(n=0, m=17) + block.format(n=1, m=99))
+    real_open = builtins.open
+    monkeypatch.setattr(
+        builtins,
+        "open",
+        lambda f, *a, **k: real_open(cpuinfo if f == "/proc/cpuinfo" else f, *a, **k),
+    )
+    info = machine_info()
+    assert info["cpu"] == "AMD EPYC"
+    assert info["cpu_id"] == "AuthenticAMD family 25 model 17 stepping 1"
+    assert info["cpu_flags"] == ["avx2", "avx512f", "avx512_bf16"]
 
 
 class _Warming(BaseHTTPRequestHandler):
